@@ -1,0 +1,106 @@
+"""The one place the project adapts moto, for the local cloud and every test tier alike.
+
+Each adaptation closes a gap between moto and AWS that the hub's own resources run into:
+
+- JSONata: moto's Step Functions interpreter evaluates JSONata through a pluggable engine and
+  ships none; `jsonata-python` is plugged in.
+- AWS SDK integrations: moto maps the SDK-integration service name straight to a boto3 client
+  name, so `aws-sdk:bedrockruntime:converse` asks for a client called "bedrockruntime", and it
+  names errors after that lowercase name. Step Functions uses the boto3 service (bedrock-runtime)
+  and names errors `<ServiceName>.<Exception>` in PascalCase (`BedrockRuntime.ThrottlingException`),
+  which is what the state machines' Retry and Catch match.
+- Policy conditions: moto evaluates only StringEquals and treats every other condition as met, so
+  a conditional Deny (the TLS-only bucket policy: Deny when `aws:SecureTransport` is false) denies
+  every request. Locally a statement with a condition moto cannot evaluate does not apply; the
+  local cloud does not claim to enforce IAM or resource policies (see the README).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import botocore.session
+
+_installed = False
+
+
+def install() -> None:
+    """Applies every adaptation once per process (idempotent)."""
+    global _installed  # noqa: PLW0603 - process-wide, like the moto backends it adapts
+    if _installed:
+        return
+    _plug_in_jsonata()
+    _map_sdk_integration_services()
+    _unevaluable_conditions_do_not_apply()
+    _installed = True
+
+
+def _plug_in_jsonata() -> None:
+    import jsonata
+    from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+
+    def evaluate(expression: str) -> Any:
+        result = jsonata.Jsonata(expression).evaluate(None)
+        # jsonata-python hands back its own sequence types; the interpreter expects plain JSON.
+        return json.loads(json.dumps(result)) if result is not None else None
+
+    moto_jsonata._eval_jsonata = evaluate
+
+
+@cache
+def sdk_service_names() -> dict[str, tuple[str, str]]:
+    """SDK-integration service name -> (boto3 service name, Step Functions error prefix)."""
+    session = botocore.session.get_session()
+    names: dict[str, tuple[str, str]] = {}
+    for service in session.get_available_services():
+        service_id = session.get_service_model(service).service_id
+        prefix = "".join(_pascal(word) for word in str(service_id).replace("-", " ").split())
+        names[service.replace("-", "")] = (service, prefix)
+    # Step Functions' own spellings where they differ from the SDK's service id.
+    names["dynamodb"] = ("dynamodb", "DynamoDb")
+    names["sfn"] = ("stepfunctions", "Sfn")
+    return names
+
+
+def _pascal(word: str) -> str:
+    # "SageMaker" stays, "DynamoDB" would become "DynamoDb", "ACM" becomes "Acm".
+    if word.isupper():
+        return word.capitalize()
+    return word[0].upper() + word[1:]
+
+
+def _map_sdk_integration_services() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service,
+        state_task_service_aws_sdk,
+    )
+
+    names = sdk_service_names()
+    overrides = state_task_service.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES
+    for sdk_name, (boto_name, prefix) in names.items():
+        if sdk_name != boto_name:
+            overrides.setdefault(sdk_name, boto_name)
+        state_task_service_aws_sdk._SERVICE_ERROR_NAMES.setdefault(sdk_name, prefix)
+
+
+def _unevaluable_conditions_do_not_apply() -> None:
+    from moto.iam import access_control, policy_conditions
+
+    statement = access_control.IAMPolicyStatement
+    original = statement.is_action_permitted
+
+    def is_action_permitted(
+        self: Any,
+        action: str,
+        resource: str = "*",
+        principal: str | None = None,
+        incoming_condition_values: dict[str, str] | None = None,
+    ) -> Any:
+        operators = set(self._statement.get("Condition") or {})
+        if operators - set(policy_conditions.CONDITION_OPERATIONS):
+            return access_control.PermissionResult.NEUTRAL
+        return original(self, action, resource, principal, incoming_condition_values)
+
+    statement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]

@@ -1,0 +1,106 @@
+"""Data access for the core writer: the data lake, the catalog and the agents' memory."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from shared.catalog import CatalogRow, StoredValue, from_item, request_key, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+
+def _conditional_check_failed(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+class DataLake:
+    def __init__(self, bucket: str, s3: S3Client, inline_max_bytes: int) -> None:
+        self._bucket = bucket
+        self._s3 = s3
+        self._inline_max_bytes = inline_max_bytes
+
+    def store(self, key: str, value: Any) -> StoredValue:
+        """Keeps a small value inline; writes a large one to `key` (deterministic, so retries rewrite it)."""
+        text = json.dumps(value, separators=(",", ":"))
+        if len(text.encode()) <= self._inline_max_bytes:
+            return StoredValue(inline=text)
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=text.encode(), ContentType="application/json")
+        return StoredValue(ref=f"s3://{self._bucket}/{key}")
+
+
+class Catalog:
+    def __init__(self, table: str, dynamodb: DynamoDBClient) -> None:
+        self._table = table
+        self._dynamodb = dynamodb
+
+    def get(self, request_id: str) -> CatalogRow | None:
+        item = self._dynamodb.get_item(
+            TableName=self._table, Key=request_key(request_id), ConsistentRead=True
+        ).get("Item")
+        return from_item(item) if item else None
+
+    def save(self, row: CatalogRow, previous_version: int | None) -> bool:
+        """Writes `row` if nobody else wrote since `previous_version` was read; False on a lost race."""
+        if previous_version is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "version = :previous",
+                "ExpressionAttributeValues": {":previous": {"N": str(previous_version)}},
+            }
+        try:
+            self._dynamodb.put_item(TableName=self._table, Item=to_item(row), **condition)
+        except ClientError as error:
+            if _conditional_check_failed(error):
+                return False
+            raise
+        return True
+
+
+class AgentMemory:
+    """Conversation turns by session, keyed so a redelivered event appends nothing."""
+
+    def __init__(self, table: str, dynamodb: DynamoDBClient, ttl_seconds: int) -> None:
+        self._table = table
+        self._dynamodb = dynamodb
+        self._ttl_seconds = ttl_seconds
+
+    @staticmethod
+    def session_key(subject: str, session_id: str) -> str:
+        # Scoped to the caller: one caller can never read or extend another's session.
+        return f"{subject}#{session_id}"
+
+    def append_turn(
+        self,
+        *,
+        subject: str,
+        session_id: str,
+        request_id: str,
+        occurred_at: str,
+        epoch_seconds: int,
+        user_text: str,
+        assistant_text: str,
+        model_id: str,
+    ) -> None:
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    "session_key": {"S": self.session_key(subject, session_id)},
+                    "turn_key": {"S": f"{occurred_at}#{request_id}"},
+                    "request_id": {"S": request_id},
+                    "user_text": {"S": user_text},
+                    "assistant_text": {"S": assistant_text},
+                    "model_id": {"S": model_id},
+                    "expires_at": {"N": str(epoch_seconds + self._ttl_seconds)},
+                },
+                ConditionExpression="attribute_not_exists(turn_key)",
+            )
+        except ClientError as error:
+            if not _conditional_check_failed(error):
+                raise

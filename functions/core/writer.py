@@ -1,0 +1,142 @@
+"""Core writer: applies hub events to the catalog, the data lake and the agents' memory.
+
+Fed by a filtered hub subscription through SQS. Each message is applied idempotently (the
+catalog row remembers the event ids it has seen) and failures are reported per message, so one
+poison message goes to the DLQ after its retries while the rest of the batch is kept.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from pydantic import Field
+
+from core.store import AgentMemory, Catalog, DataLake
+from core.transitions import StoredParts, apply_event
+from shared import aws
+from shared.config import Settings, load_settings
+from shared.contracts import REQUEST_ACCEPTED, Outcome
+from shared.hub import HubEvent, load_payload, parse_notification
+from shared.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_s3 import S3Client
+
+MAX_WRITE_ATTEMPTS = 8
+_LAKE_FOLDERS = {
+    Outcome.COMPLETED.value: "results",
+    Outcome.FAILED.value: "errors",
+    Outcome.PROGRESS.value: "progress",
+}
+
+
+class CoreWriterSettings(Settings):
+    CATALOG_TABLE: str
+    AGENT_MEMORY_TABLE: str
+    DATA_LAKE_BUCKET: str
+    INLINE_VALUE_MAX_BYTES: int = Field(default=4096, ge=0, le=200_000)
+    MEMORY_TTL_DAYS: int = Field(default=30, gt=0)
+
+
+class CatalogWriteConflict(RuntimeError):
+    """Other writers kept winning the race for the same row; the message will be retried."""
+
+
+class CoreWriter:
+    def __init__(self, catalog: Catalog, lake: DataLake, memory: AgentMemory, s3: S3Client) -> None:
+        self._catalog = catalog
+        self._lake = lake
+        self._memory = memory
+        self._s3 = s3
+
+    @classmethod
+    def from_environment(cls) -> CoreWriter:
+        settings = load_settings(CoreWriterSettings)
+        dynamodb = aws.dynamodb()
+        return cls(
+            Catalog(settings.CATALOG_TABLE, dynamodb),
+            DataLake(settings.DATA_LAKE_BUCKET, aws.s3(), settings.INLINE_VALUE_MAX_BYTES),
+            AgentMemory(settings.AGENT_MEMORY_TABLE, dynamodb, settings.MEMORY_TTL_DAYS * 86_400),
+            aws.s3(),
+        )
+
+    def apply(self, event: HubEvent) -> None:
+        payload = load_payload(event, self._s3)
+        # Side effects first, all idempotent; the catalog row is written last so it never links
+        # an object that is not there yet.
+        parts = self._store_parts(event, payload)
+        self._remember_turn(event, payload)
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            row = self._catalog.get(event.request_id)
+            updated = apply_event(row, event, parts, now=datetime.now(UTC).isoformat())
+            if updated is None:
+                logger.info("duplicate event ignored", extra={"event_id": event.event_id})
+                return
+            if self._catalog.save(updated, previous_version=row.version if row else None):
+                logger.info(
+                    "catalog updated",
+                    extra={
+                        "request_id": event.request_id,
+                        "event_type": event.event_type,
+                        "status": updated.status,
+                    },
+                )
+                return
+        raise CatalogWriteConflict(f"request {event.request_id}: {MAX_WRITE_ATTEMPTS} lost write races")
+
+    def _store_parts(self, event: HubEvent, payload: dict[str, Any]) -> StoredParts:
+        if event.event_type == REQUEST_ACCEPTED:
+            return StoredParts(
+                input=self._lake.store(f"requests/{event.request_id}/input.json", payload.get("input")),
+                stages=tuple(payload.get("stages") or (event.pipeline,)),
+            )
+        folder = _LAKE_FOLDERS.get(event.outcome)
+        if folder is None or not payload:
+            return StoredParts()
+        return StoredParts(
+            output=self._lake.store(f"{folder}/{event.request_id}/{event.stage}.json", payload)
+        )
+
+    def _remember_turn(self, event: HubEvent, turn: dict[str, Any]) -> None:
+        if event.event_type != "invoke.completed" or not turn.get("session_id"):
+            return
+        self._memory.append_turn(
+            subject=event.subject,
+            session_id=turn["session_id"],
+            request_id=event.request_id,
+            occurred_at=event.occurred_at.isoformat(),
+            epoch_seconds=int(event.occurred_at.timestamp()),
+            user_text=turn.get("prompt", ""),
+            assistant_text=turn.get("output_text", ""),
+            model_id=turn.get("model_id", ""),
+        )
+
+
+@cache
+def writer() -> CoreWriter:
+    return CoreWriter.from_environment()
+
+
+# A batch where every record failed still answers with its item failures rather than raising:
+# the messages return to the queue either way, and the function's error metric stays for crashes.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    writer().apply(parse_notification(record.body))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,1 @@
+"""Customization: Amazon Nova fine-tuning pipelines, run apart from the runtime."""

@@ -1,0 +1,206 @@
+"""Front door: the public REST API. Authenticated by API Gateway's Cognito authorizer before this runs."""
+
+# No `from __future__ import annotations` here: Powertools reads the route signatures' Body/Header
+# annotations at runtime.
+
+import json
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, UnauthorizedError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from botocore.exceptions import BotoCoreError, ClientError
+
+from front_door.requests import FrontDoorSettings, InvalidRequest, RequestNotFound, RequestService
+from shared.config import load_settings
+from shared.contracts import InvokeRequest, PreprocessRequest, SubmitRequest
+from shared.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
+RETRY_AFTER_SECONDS = "2"
+WRITE_SCOPE = "hub/requests.write"
+READ_SCOPE = "hub/requests.read"
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+@cache
+def service() -> RequestService:
+    return RequestService.from_environment(load_settings(FrontDoorSettings))
+
+
+def error_response(
+    status: int,
+    message: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    body: dict[str, Any] = {"message": message}
+    if errors:
+        body["errors"] = errors
+    return Response(status_code=status, content_type="application/json", body=body, headers=headers)
+
+
+def caller(required_scope: str) -> str:
+    """The caller's Cognito sub. API Gateway already checked the token and the route's scope; this
+    checks again so a route that loses its authorizer settings fails closed."""
+    claims = app.current_event.request_context.authorizer.claims or {}
+    subject = claims.get("sub")
+    if not subject:
+        raise UnauthorizedError("the request carries no authenticated caller")
+    if required_scope not in str(claims.get("scope", "")).split():
+        raise ForbiddenError(f"the access token lacks the scope {required_scope}")
+    return str(subject)
+
+
+@app.post("/v1/requests")
+@tracer.capture_method
+def submit_request(
+    request: Annotated[SubmitRequest, Body()],
+    idempotency_key: Annotated[
+        str,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Repeat it to retry safely: the same key and body are accepted once.",
+        ),
+    ],
+) -> Response[dict[str, Any]]:
+    accepted = service().accept(caller(WRITE_SCOPE), idempotency_key, _narrow(request))
+    metrics.add_metric(
+        name="RequestsReplayed" if accepted.replayed else "RequestsAccepted", unit=MetricUnit.Count, value=1
+    )
+    headers = {"Location": f"/v1/requests/{accepted.request_id}"}
+    if accepted.replayed:
+        headers["Idempotency-Replayed"] = "true"
+    return Response(status_code=202, content_type="application/json", body=accepted.body(), headers=headers)
+
+
+def _narrow(request: Any) -> PreprocessRequest | InvokeRequest:
+    if not isinstance(
+        request, PreprocessRequest | InvokeRequest
+    ):  # pragma: no cover - the union admits nothing else
+        raise TypeError(f"unexpected request type {type(request).__name__}")
+    return request
+
+
+@app.get("/v1/requests/<request_id>")
+@tracer.capture_method
+def get_request(request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)]) -> dict[str, Any]:
+    return service().status(caller(READ_SCOPE), request_id)
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response[Any]:
+    problems = []
+    for issue in error.errors():
+        location = [str(part) for part in issue.get("loc", ()) if part not in ("body", "request")]
+        if issue.get("type") == "json_invalid":
+            problems.append({"field": "body", "problem": "is not valid JSON"})
+            continue
+        if issue.get("type") == "union_tag_invalid":
+            problems.append({"field": "pipeline", "problem": issue.get("msg", "is not a known pipeline")})
+            continue
+        if location[:1] == ["header"]:
+            location = [f"header {location[1] if len(location) > 1 else ''}".strip()]
+        # Discriminated unions put the chosen variant's tag in the path: drop it.
+        location = [part for part in location if part not in ("preprocess", "invoke")] or location
+        problems.append({"field": ".".join(location) or "body", "problem": issue.get("msg", "is invalid")})
+    return error_response(400, "the request is invalid", problems)
+
+
+@app.exception_handler(InvalidRequest)
+def _not_allowed(error: InvalidRequest) -> Response[Any]:
+    return error_response(400, "the request is invalid", [{"field": error.field, "problem": error.problem}])
+
+
+@app.exception_handler(RequestNotFound)
+def _not_found(error: RequestNotFound) -> Response[Any]:
+    return error_response(404, f"no request {error.args[0]} for this caller")
+
+
+@app.exception_handler(IdempotencyValidationError)
+def _key_reused(_error: IdempotencyValidationError) -> Response[Any]:
+    return error_response(422, "this Idempotency-Key was already used with a different request body")
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _in_progress(_error: IdempotencyAlreadyInProgressError) -> Response[Any]:
+    return error_response(
+        409,
+        "a request with this Idempotency-Key is still being accepted",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+@app.exception_handler(IdempotencyPersistenceLayerError)
+def _dedupe_unavailable(error: IdempotencyPersistenceLayerError) -> Response[Any]:
+    logger.exception("dedupe store unavailable", extra={"error": str(error)})
+    metrics.add_metric(name="DedupeStoreUnavailable", unit=MetricUnit.Count, value=1)
+    return error_response(
+        503,
+        "the request could not be accepted right now; retry",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+@app.exception_handler(ClientError)
+@app.exception_handler(BotoCoreError)
+def _dependency_unavailable(error: Exception) -> Response[Any]:
+    # The idempotency record was released when the call failed, so a retry is accepted exactly once.
+    logger.exception("dependency call failed", extra={"error": str(error)})
+    metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
+    return error_response(
+        503,
+        "the request could not be accepted right now; retry",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def rejected_before_routing(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
+    """Size and media-type checks that must run before the body is parsed."""
+    if event.get("httpMethod") != "POST":
+        return None
+    body = event.get("body") or ""
+    size = len(body.encode()) if not event.get("isBase64Encoded") else len(body) * 3 // 4
+    if size > max_bytes:
+        return _proxy_error(413, f"the request body is {size} bytes; the limit is {max_bytes}")
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type and content_type != "application/json":
+        return _proxy_error(400, f"Content-Type must be application/json, not {content_type}")
+    return None
+
+
+def _proxy_error(status: int, message: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"message": message}),
+        "isBase64Encoded": False,
+    }
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
+    requests = service()
+    rejected = rejected_before_routing(event, load_settings(FrontDoorSettings).MAX_REQUEST_BYTES)
+    if rejected is not None:
+        return rejected
+    requests.register_context(context)
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Processing: the preprocess and model-invocation pipelines, started from the hub."""

@@ -1,0 +1,1 @@
+"""Shared by every microservice: the hub envelope, request contracts, configuration, observability."""

@@ -1,0 +1,100 @@
+"""The catalog row of a request: written only by the core writer, read by the front door.
+
+Large values (inputs, results, errors) live in the data lake and the row links them (`*_ref`);
+small ones stay in the row as JSON text, which saves an S3 PUT and GET per request.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts import RequestStatus
+
+REQUEST_PK_PREFIX = "REQUEST#"
+REQUEST_SK = "REQUEST"
+MODEL_PK_PREFIX = "MODEL#"
+MODEL_SK = "MODEL"
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    event_type: str
+    occurred_at: str
+    status: RequestStatus
+
+
+class StoredValue(BaseModel):
+    """A JSON value kept inline or in the data lake."""
+
+    model_config = ConfigDict(frozen=True)
+
+    inline: str | None = None
+    ref: str | None = None
+
+    def decoded(self) -> Any:
+        return json.loads(self.inline) if self.inline is not None else None
+
+
+class CatalogRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    request_id: str
+    subject: str
+    pipeline: str
+    status: RequestStatus
+    stages: list[str] = Field(default_factory=list)
+    created_at: str | None = None
+    updated_at: str
+    input: StoredValue | None = None
+    result: StoredValue | None = None
+    error: StoredValue | None = None
+    stage_outputs: dict[str, StoredValue] = Field(default_factory=dict)
+    progress: StoredValue | None = None
+    progress_at: str | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+    version: int = 0
+
+    def seen(self, event_id: str) -> bool:
+        return any(entry.event_id == event_id for entry in self.history)
+
+
+def request_key(request_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"{REQUEST_PK_PREFIX}{request_id}"}, "sk": {"S": REQUEST_SK}}
+
+
+def to_item(row: CatalogRow) -> dict[str, Any]:
+    """The DynamoDB item for a row. Nested values are stored as one JSON string attribute."""
+    item: dict[str, Any] = {
+        **request_key(row.request_id),
+        "request_id": {"S": row.request_id},
+        "subject": {"S": row.subject},
+        "pipeline": {"S": row.pipeline},
+        "status": {"S": row.status.value},
+        "updated_at": {"S": row.updated_at},
+        "version": {"N": str(row.version)},
+        "body": {
+            "S": row.model_dump_json(exclude={"request_id", "subject", "pipeline", "status", "version"})
+        },
+    }
+    if row.created_at:
+        item["created_at"] = {"S": row.created_at}
+    return item
+
+
+def from_item(item: dict[str, Any]) -> CatalogRow:
+    body = json.loads(item["body"]["S"])
+    return CatalogRow.model_validate(
+        {
+            **body,
+            "request_id": item["request_id"]["S"],
+            "subject": item["subject"]["S"],
+            "pipeline": item["pipeline"]["S"],
+            "status": item["status"]["S"],
+            "version": int(item["version"]["N"]),
+        }
+    )

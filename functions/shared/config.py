@@ -1,0 +1,34 @@
+"""Typed configuration from environment variables, parsed once and failing fast by name."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class ConfigError(RuntimeError):
+    """The function was deployed without a setting it needs."""
+
+
+class Settings(BaseModel):
+    """Base for a function's settings: fields are read from the environment variable of the same name."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+SettingsT = TypeVar("SettingsT", bound=Settings)
+
+
+@cache
+def load_settings(model: type[SettingsT]) -> SettingsT:
+    """Parses the environment into `model`, naming every missing or invalid variable at once."""
+    try:
+        return model.model_validate(dict(os.environ))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}" for issue in error.errors()
+        )
+        raise ConfigError(f"invalid environment for {model.__name__}: {problems}") from error

@@ -1,0 +1,115 @@
+"""The public request contract: pipelines, their inputs, request statuses and hub event types.
+
+The front door validates requests with these models, and the pipelines read their input with them,
+so a request the front door accepts is one every stage can run.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Pipeline = Literal["preprocess", "invoke"]
+PIPELINES: tuple[str, ...] = ("preprocess", "invoke")
+
+REQUEST_ACCEPTED = "request.accepted"
+CANCEL_REQUESTED = "request.cancel_requested"
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+MODEL_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,256}$"
+
+
+class RequestStatus(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (RequestStatus.SUCCEEDED, RequestStatus.FAILED, RequestStatus.CANCELLED)
+
+
+class Outcome(StrEnum):
+    """The second half of a stage event type: `<stage>.<outcome>`."""
+
+    STARTED = "started"
+    PROGRESS = "progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+def stage_event(stage: str, outcome: Outcome) -> str:
+    return f"{stage}.{outcome.value}"
+
+
+class Contract(BaseModel):
+    """Request bodies reject unknown fields, so a typo is a 400 rather than a silently ignored option."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PreprocessInput(Contract):
+    text: str = Field(min_length=1, description="The document to clean up, measure and chunk.")
+    chunk_tokens: int = Field(default=800, ge=50, le=8000, description="Target tokens per chunk.")
+
+
+class InferenceSettings(Contract):
+    max_tokens: int = Field(default=512, ge=1, le=4096)
+    temperature: float = Field(default=0.5, ge=0.0, le=1.0)
+    top_p: float = Field(default=0.9, ge=0.0, le=1.0)
+    stop_sequences: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=4
+    )
+
+
+class InvokeInput(Contract):
+    prompt: str = Field(min_length=1, max_length=100_000)
+    model_id: str | None = Field(
+        default=None, pattern=MODEL_ID_PATTERN, description="One of the deployment's allowed model ids."
+    )
+    system_prompt: str | None = Field(default=None, min_length=1, max_length=20_000)
+    session_id: str | None = Field(
+        default=None,
+        pattern=SESSION_ID_PATTERN,
+        description="Continue a conversation: earlier turns of this session are sent to the model.",
+    )
+    inference: InferenceSettings = Field(default_factory=InferenceSettings)
+    preprocess: PreprocessInput | None = Field(
+        default=None,
+        description="Run the preprocess pipeline on this document first and give the model its chunks.",
+    )
+
+
+class PreprocessRequest(Contract):
+    pipeline: Literal["preprocess"]
+    input: PreprocessInput
+
+
+class InvokeRequest(Contract):
+    pipeline: Literal["invoke"]
+    input: InvokeInput
+
+
+SubmitRequest = Annotated[PreprocessRequest | InvokeRequest, Field(discriminator="pipeline")]
+
+
+def stages_of(request: PreprocessRequest | InvokeRequest) -> tuple[str, ...]:
+    """The pipeline stages a request runs through, in order. A chained invoke runs preprocess first."""
+    if isinstance(request, InvokeRequest) and request.input.preprocess is not None:
+        return ("preprocess", "invoke")
+    return (request.pipeline,)
+
+
+def preprocess_input_of(pipeline: str, request_input: dict[str, Any]) -> PreprocessInput:
+    """The preprocess stage's input, whether preprocess is the request's pipeline or a stage before it."""
+    if pipeline == "preprocess":
+        return PreprocessInput.model_validate(request_input)
+    chained = InvokeInput.model_validate(request_input).preprocess
+    if chained is None:
+        raise ValueError(f"a {pipeline} request without input.preprocess has no preprocess stage")
+    return chained

@@ -1,0 +1,23 @@
+"""Settings every test tier shares: no real AWS credentials, one region, quiet Powertools."""
+
+from __future__ import annotations
+
+import os
+
+# Set before any test module imports boto3, so no test can reach a real AWS account.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        # moto leaves AWS managed IAM policies out unless asked; the template attaches one.
+        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "AgentHubTests",
+    }
+)
+for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(name, None)

@@ -1,0 +1,335 @@
+"""Front door against the template's own tables and topic (moto): RELIABILITY.md cases 1-7, 9, 11, 12."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from agenthub.local.deploy import Stack
+from tests.support.events import api_event
+from tests.support.faults import failing
+from tests.support.moto_stack import FunctionRunner, client, drain, hub_messages
+
+SUBMIT_PREPROCESS = "front_door/post_request_preprocess.json"
+SUBMIT_INVOKE = "front_door/post_request_invoke.json"
+GET_REQUEST = "front_door/get_request.json"
+
+
+def accepted_events(stack: Stack) -> list[dict[str, Any]]:
+    """request.accepted messages the hub delivered to the core writer's queue (consumed)."""
+    events = hub_messages(drain(stack.ref("CoreWriterQueue")))
+    return [event for event in events if event["event_type"] == "request.accepted"]
+
+
+def body(response: dict[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(response["body"])
+    return parsed
+
+
+def submit(functions: FunctionRunner, event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = functions.invoke("FrontDoorFunction", event)
+    return with_headers(response)
+
+
+def with_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """The proxy response with its multi-value headers folded into `headers`, as API Gateway returns them."""
+    headers = dict(response.get("headers") or {})
+    headers.update({name: values[-1] for name, values in (response.get("multiValueHeaders") or {}).items()})
+    return {**response, "headers": headers}
+
+
+def test_a_request_is_accepted_once_and_published_with_its_routing_attributes(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    response = submit(functions, api_event(SUBMIT_INVOKE))
+
+    assert response["statusCode"] == 202
+    accepted = body(response)
+    assert accepted["status"] == "ACCEPTED"
+    assert accepted["pipeline"] == "invoke"
+    assert response["headers"]["Location"] == f"/v1/requests/{accepted['request_id']}"
+    assert "Idempotency-Replayed" not in response["headers"]
+    messages = drain(stack.ref("CoreWriterQueue"))
+    assert len(messages) == 1
+    notification = json.loads(messages[0]["Body"])
+    assert notification["MessageAttributes"]["event_type"]["Value"] == "request.accepted"
+    assert notification["MessageAttributes"]["pipeline"]["Value"] == "invoke"
+    assert notification["MessageAttributes"]["first_stage"]["Value"] == "invoke"
+    event = json.loads(notification["Message"])
+    assert event["request_id"] == accepted["request_id"]
+    assert event["subject"] == api_event(SUBMIT_INVOKE)["requestContext"]["authorizer"]["claims"]["sub"]
+    assert event["payload"]["input"]["prompt"] == "Name three uses of a pub/sub hub."
+
+
+def test_same_key_and_body_replays_the_first_answer_without_publishing_again(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    first = submit(functions, api_event(SUBMIT_PREPROCESS))
+    second = submit(functions, api_event(SUBMIT_PREPROCESS))
+
+    assert first["statusCode"] == second["statusCode"] == 202
+    assert body(second)["request_id"] == body(first)["request_id"]
+    assert second["headers"]["Idempotency-Replayed"] == "true"
+    assert len(accepted_events(stack)) == 1
+
+
+def test_the_same_key_from_another_caller_is_a_different_request(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    first = submit(functions, api_event(SUBMIT_PREPROCESS))
+    other = submit(functions, api_event(SUBMIT_PREPROCESS, subject="another-caller"))
+
+    assert body(other)["request_id"] != body(first)["request_id"]
+    assert "Idempotency-Replayed" not in other["headers"]
+    assert len(accepted_events(stack)) == 2
+
+
+def test_concurrent_duplicates_publish_once_and_the_rest_get_409_with_retry_after(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    handler = functions.activate("FrontDoorFunction")
+    from front_door import app
+    from tests.support.context import FakeLambdaContext
+
+    publisher = app.service()._publisher
+    publish = publisher.publish
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_publish(event: Any) -> str:
+        inside.set()
+        assert release.wait(10)
+        return publish(event)
+
+    publisher.publish = slow_publish  # type: ignore[method-assign]
+    results: list[dict[str, Any]] = []
+    first = threading.Thread(
+        target=lambda: results.append(with_headers(handler(api_event(SUBMIT_INVOKE), FakeLambdaContext())))
+    )
+    first.start()
+    assert inside.wait(10)
+    duplicates = [with_headers(handler(api_event(SUBMIT_INVOKE), FakeLambdaContext())) for _ in range(5)]
+    release.set()
+    first.join(10)
+
+    assert [response["statusCode"] for response in duplicates] == [409] * 5
+    assert all(response["headers"]["Retry-After"] == "2" for response in duplicates)
+    assert results[0]["statusCode"] == 202
+    assert len(accepted_events(stack)) == 1
+    retried = with_headers(handler(api_event(SUBMIT_INVOKE), FakeLambdaContext()))
+    assert retried["statusCode"] == 202
+    assert body(retried)["request_id"] == body(results[0])["request_id"]
+
+
+def test_the_same_key_with_another_body_is_422_and_publishes_nothing(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    submit(functions, api_event(SUBMIT_PREPROCESS))
+    drain(stack.ref("CoreWriterQueue"))
+    changed = api_event(
+        SUBMIT_PREPROCESS, body={"pipeline": "preprocess", "input": {"text": "something else"}}
+    )
+
+    response = submit(functions, changed)
+
+    assert response["statusCode"] == 422
+    assert "different request body" in body(response)["message"]
+    assert accepted_events(stack) == []
+
+
+def test_a_missing_idempotency_key_is_400_naming_the_header(stack: Stack, functions: FunctionRunner) -> None:
+    response = submit(functions, api_event(SUBMIT_PREPROCESS, headers={"Idempotency-Key": None}))
+
+    assert response["statusCode"] == 400
+    assert body(response)["errors"] == [{"field": "header idempotency-key", "problem": "Field required"}]
+    assert accepted_events(stack) == []
+
+
+def test_a_malformed_idempotency_key_is_400(stack: Stack, functions: FunctionRunner) -> None:
+    response = submit(functions, api_event(SUBMIT_PREPROCESS, headers={"Idempotency-Key": "has spaces"}))
+
+    assert response["statusCode"] == 400
+    assert body(response)["errors"][0]["field"] == "header idempotency-key"
+    assert accepted_events(stack) == []
+
+
+def test_after_the_dedupe_window_the_same_key_is_a_new_request(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    first = body(submit(functions, api_event(SUBMIT_PREPROCESS)))
+    expire_dedupe_records(stack)
+
+    again = submit(functions, api_event(SUBMIT_PREPROCESS))
+
+    assert again["statusCode"] == 202
+    assert "Idempotency-Replayed" not in again["headers"]
+    assert body(again)["request_id"] != first["request_id"]
+    assert len(accepted_events(stack)) == 2
+
+
+def expire_dedupe_records(stack: Stack) -> None:
+    """What the passage of DedupeWindowSeconds does to the table: every record is past its expiry."""
+    dynamodb = client("dynamodb")
+    table = stack.ref("IdempotencyTable")
+    past = str(int(time.time()) - 1)
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        dynamodb.update_item(
+            TableName=table,
+            Key={"id": item["id"]},
+            UpdateExpression="SET expiration = :past",
+            ExpressionAttributeValues={":past": {"N": past}},
+        )
+
+
+@pytest.mark.parametrize(
+    ("raw_body", "field", "problem"),
+    [
+        ("{not json", "body", "is not valid JSON"),
+        (
+            json.dumps({"pipeline": "translate", "input": {}}),
+            "pipeline",
+            "does not match any of the expected tags",
+        ),
+        (json.dumps({"pipeline": "preprocess", "input": {}}), "input.text", "Field required"),
+        (
+            json.dumps({"pipeline": "invoke", "input": {"prompt": "hi", "tempurature": 2}}),
+            "input.tempurature",
+            "Extra",
+        ),
+        (
+            json.dumps({"pipeline": "invoke", "input": {"prompt": "hi", "inference": {"temperature": 3}}}),
+            "input.inference.temperature",
+            "less than or equal to 1",
+        ),
+    ],
+)
+def test_bad_bodies_are_400_with_a_field_level_message_and_publish_nothing(
+    stack: Stack, functions: FunctionRunner, raw_body: str, field: str, problem: str
+) -> None:
+    response = submit(functions, api_event(SUBMIT_PREPROCESS, body=raw_body))
+
+    assert response["statusCode"] == 400
+    errors = body(response)["errors"]
+    assert any(error["field"] == field and problem in error["problem"] for error in errors), errors
+    assert accepted_events(stack) == []
+
+
+def test_a_model_outside_the_allowed_list_is_400(stack: Stack, functions: FunctionRunner) -> None:
+    event = api_event(
+        SUBMIT_INVOKE, body={"pipeline": "invoke", "input": {"prompt": "hi", "model_id": "some.other-model"}}
+    )
+
+    response = submit(functions, event)
+
+    assert response["statusCode"] == 400
+    assert body(response)["errors"][0]["field"] == "input.model_id"
+    assert "amazon.nova-lite-v1:0" in body(response)["errors"][0]["problem"]
+    assert accepted_events(stack) == []
+
+
+def test_a_non_json_content_type_is_400(stack: Stack, functions: FunctionRunner) -> None:
+    response = submit(functions, api_event(SUBMIT_PREPROCESS, headers={"Content-Type": "text/plain"}))
+
+    assert response["statusCode"] == 400
+    assert "application/json" in body(response)["message"]
+    assert accepted_events(stack) == []
+
+
+def test_a_body_over_the_hub_limit_travels_as_a_claim_check(stack: Stack, functions: FunctionRunner) -> None:
+    text = "word " * 80_000  # 400 KB: over SNS's 256 KiB, under the API's 1 MiB
+    response = submit(
+        functions, api_event(SUBMIT_PREPROCESS, body={"pipeline": "preprocess", "input": {"text": text}})
+    )
+
+    assert response["statusCode"] == 202
+    (event,) = accepted_events(stack)
+    assert event["payload"] is None
+    bucket, key = event["payload_ref"][len("s3://") :].split("/", 1)
+    assert bucket == stack.ref("DataLakeBucket")
+    stored = json.loads(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert stored["input"]["text"] == text
+
+
+def test_a_body_over_the_api_limit_is_413_and_publishes_nothing(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    text = "x" * (1024 * 1024 + 1)
+    response = submit(
+        functions, api_event(SUBMIT_PREPROCESS, body={"pipeline": "preprocess", "input": {"text": text}})
+    )
+
+    assert response["statusCode"] == 413
+    assert accepted_events(stack) == []
+    assert client("dynamodb").scan(TableName=stack.ref("IdempotencyTable"))["Count"] == 0
+
+
+def test_a_token_without_the_write_scope_is_403_and_runs_nothing(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    event = api_event(SUBMIT_PREPROCESS)
+    event["requestContext"]["authorizer"]["claims"]["scope"] = "openid hub/requests.read"
+
+    response = submit(functions, event)
+
+    assert response["statusCode"] == 403
+    assert accepted_events(stack) == []
+    assert client("dynamodb").scan(TableName=stack.ref("IdempotencyTable"))["Count"] == 0
+
+
+def test_a_throttled_dedupe_table_is_503_and_publishes_nothing(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    functions.activate("FrontDoorFunction")
+    from shared import aws
+
+    with failing(aws.dynamodb(), "PutItem", "ProvisionedThroughputExceededException") as fault:
+        response = submit(functions, api_event(SUBMIT_PREPROCESS))
+
+    assert fault.failures >= 1
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "2"
+    assert accepted_events(stack) == []
+
+
+def test_a_failed_publish_releases_the_key_and_the_retry_is_accepted_exactly_once(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    functions.activate("FrontDoorFunction")
+    from shared import aws
+
+    with failing(aws.sns(), "Publish", "KMSThrottlingException", times=1):
+        failed = submit(functions, api_event(SUBMIT_PREPROCESS))
+    retried = submit(functions, api_event(SUBMIT_PREPROCESS))
+    replayed = submit(functions, api_event(SUBMIT_PREPROCESS))
+
+    assert failed["statusCode"] == 503
+    assert retried["statusCode"] == 202
+    assert "Idempotency-Replayed" not in retried["headers"]
+    assert replayed["headers"]["Idempotency-Replayed"] == "true"
+    assert len(accepted_events(stack)) == 1
+
+
+def test_a_crash_after_publishing_gives_the_retry_the_same_request_id(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    """The in-progress record outlived its function; the retry re-runs but republishes the same facts."""
+    functions.activate("FrontDoorFunction")
+    from shared import aws
+
+    first = submit(functions, api_event(SUBMIT_PREPROCESS))
+    first_event = accepted_events(stack)[0]
+    # What a timeout after the publish leaves behind: the key's record is gone, the ledger is not.
+    dynamodb = aws.dynamodb()
+    table = stack.ref("IdempotencyTable")
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        if not item["id"]["S"].startswith("request-id#"):
+            dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
+
+    retried = submit(functions, api_event(SUBMIT_PREPROCESS))
+
+    assert body(retried)["request_id"] == body(first)["request_id"]
+    (republished,) = accepted_events(stack)
+    assert republished["event_id"] == first_event["event_id"]

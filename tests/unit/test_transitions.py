@@ -1,0 +1,138 @@
+"""The catalog's status rules, over every order the hub can deliver a request's events in."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from core.transitions import ForeignEvent, StoredParts, apply_event, forward
+from shared.catalog import CatalogRow, StoredValue
+from shared.contracts import RequestStatus
+from shared.hub import HubEvent, new_event
+
+T0 = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def event(
+    event_type: str,
+    seconds: int = 0,
+    pipeline: str = "invoke",
+    subject: str = "ada",
+    sequence: int = 0,
+    **payload: Any,
+) -> HubEvent:
+    return new_event(
+        sequence=sequence,
+        event_type=event_type,
+        request_id="r-1",
+        pipeline=pipeline,
+        source="test",
+        subject=subject,
+        payload=payload,
+        occurred_at=T0 + timedelta(seconds=seconds),
+    )
+
+
+def parts_for(hub_event: HubEvent) -> StoredParts:
+    if hub_event.event_type == "request.accepted":
+        return StoredParts(input=StoredValue(inline="{}"), stages=("invoke",))
+    return StoredParts(output=StoredValue(inline=f'"{hub_event.event_type}"'))
+
+
+def replay(*events: HubEvent) -> CatalogRow:
+    row: CatalogRow | None = None
+    for hub_event in events:
+        updated = apply_event(row, hub_event, parts_for(hub_event), now="now")
+        row = updated or row
+    assert row is not None
+    return row
+
+
+ACCEPTED = event("request.accepted")
+STARTED = event("invoke.started", 1)
+COMPLETED = event("invoke.completed", 2)
+FAILED = event("invoke.failed", 3)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations([ACCEPTED, STARTED, COMPLETED])))
+def test_a_successful_request_ends_succeeded_whatever_the_arrival_order(order: tuple[HubEvent, ...]) -> None:
+    row = replay(*order)
+
+    assert row.status == RequestStatus.SUCCEEDED
+    assert row.result == StoredValue(inline='"invoke.completed"')
+    assert row.created_at == ACCEPTED.occurred_at.isoformat()
+    assert len(row.history) == 3
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations([ACCEPTED, STARTED, COMPLETED, FAILED])))
+def test_the_first_terminal_event_to_arrive_decides(order: tuple[HubEvent, ...]) -> None:
+    first_terminal = next(item for item in order if item in (COMPLETED, FAILED))
+
+    row = replay(*order)
+
+    expected = RequestStatus.SUCCEEDED if first_terminal is COMPLETED else RequestStatus.FAILED
+    assert row.status == expected
+    assert (row.result is not None) == (expected == RequestStatus.SUCCEEDED)
+    assert (row.error is not None) == (expected == RequestStatus.FAILED)
+
+
+def test_a_duplicate_event_changes_nothing() -> None:
+    row = replay(ACCEPTED, STARTED)
+
+    assert apply_event(row, STARTED, parts_for(STARTED), now="later") is None
+
+
+def test_an_earlier_stage_completing_keeps_a_chained_request_running() -> None:
+    preprocessed = event("preprocess.completed", 2, chunks=["s3://lake/c0"])
+
+    row = replay(ACCEPTED, event("preprocess.started", 1), preprocessed)
+
+    assert row.status == RequestStatus.RUNNING
+    assert row.result is None
+    assert set(row.stage_outputs) == {"preprocess"}
+
+
+def test_a_cancelled_event_is_terminal_and_a_cancel_request_alone_is_not() -> None:
+    asked = replay(ACCEPTED, event("request.cancel_requested", 1))
+    cancelled = replay(ACCEPTED, event("invoke.cancelled", 2), COMPLETED)
+
+    assert asked.status == RequestStatus.ACCEPTED
+    assert cancelled.status == RequestStatus.CANCELLED
+    assert cancelled.result is None
+
+
+def test_progress_keeps_the_latest_report_even_when_an_older_one_arrives_late() -> None:
+    newer = event("customize.progress", 20, pipeline="customize", status="InProgress", sequence=2)
+    older = event("customize.progress", 10, pipeline="customize", status="InProgress", sequence=1)
+
+    row = replay(event("request.accepted", pipeline="customize"), newer, older)
+
+    assert row.progress == StoredValue(inline='"customize.progress"')
+    assert row.progress_at == newer.occurred_at.isoformat()
+    assert len(row.history) == 3
+
+
+def test_an_event_for_another_callers_request_is_refused() -> None:
+    row = replay(ACCEPTED)
+
+    with pytest.raises(ForeignEvent):
+        apply_event(row, event("invoke.completed", 5, subject="mallory"), StoredParts(), now="now")
+
+
+@pytest.mark.parametrize(
+    ("current", "requested", "expected"),
+    [
+        (RequestStatus.ACCEPTED, RequestStatus.RUNNING, RequestStatus.RUNNING),
+        (RequestStatus.RUNNING, RequestStatus.ACCEPTED, RequestStatus.RUNNING),
+        (RequestStatus.SUCCEEDED, RequestStatus.FAILED, RequestStatus.SUCCEEDED),
+        (RequestStatus.FAILED, RequestStatus.RUNNING, RequestStatus.FAILED),
+        (RequestStatus.RUNNING, RequestStatus.CANCELLED, RequestStatus.CANCELLED),
+    ],
+)
+def test_statuses_only_move_forward(
+    current: RequestStatus, requested: RequestStatus, expected: RequestStatus
+) -> None:
+    assert forward(current, requested) == expected
