@@ -58,7 +58,7 @@ typecheck: $(STAMP)
 
 template: $(STAMP)
 	$(BIN)/sam validate --lint --template template.yaml
-	$(BIN)/python -m agenthub.template $(TRANSLATED)
+	$(BIN)/agenthub template translate $(TRANSLATED)
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml $(TRANSLATED)
 
 statemachines: $(NODE_STAMP)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,19 +118,3 @@ def translate(
         details = "; ".join(getattr(cause, "message", str(cause)) for cause in causes)
         raise TemplateError(f"{path.name}: the SAM transform failed: {details}") from error
     return Translation(translated, parameters, code_dirs, definition_files)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m agenthub.template [OUT]`: writes the translated template as JSON (stdout by default)."""
-    args = sys.argv[1:] if argv is None else argv
-    text = json.dumps(translate().template, indent=1, default=str)
-    if args:
-        Path(args[0]).parent.mkdir(parents=True, exist_ok=True)
-        Path(args[0]).write_text(text)
-    else:
-        print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

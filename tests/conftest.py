@@ -13,8 +13,6 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
-        # moto leaves AWS managed IAM policies out unless asked; the template attaches one.
-        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "AgentHubTests",
     }

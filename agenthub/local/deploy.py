@@ -57,6 +57,7 @@ class FunctionSpec:
     memory: int
     environment: dict[str, str]
     role_arn: str
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,19 @@ class EventSourceSpec:
 
 
 @dataclass(frozen=True)
+class StageSpec:
+    name: str
+    throttle_rate: float | None = None
+    throttle_burst: int | None = None
+    access_log_format: str | None = None
+
+
+@dataclass(frozen=True)
 class RestApiSpec:
     logical_id: str
     api_id: str
     body: dict[str, Any]
-    stages: list[str] = field(default_factory=list)
+    stages: dict[str, StageSpec] = field(default_factory=dict)
 
 
 @dataclass
@@ -638,6 +647,9 @@ def _lambda_function(deployer: Deployer, logical_id: str, props: dict[str, Any])
         memory=int(props.get("MemorySize", 128)),
         environment=environment,
         role_arn=props["Role"],
+        reserved_concurrency=int(props["ReservedConcurrentExecutions"])
+        if "ReservedConcurrentExecutions" in props
+        else None,
     )
     deployer.note(
         logical_id,
@@ -655,6 +667,7 @@ def _lambda_function(deployer: Deployer, logical_id: str, props: dict[str, Any])
             "Architectures",
             "TracingConfig",
             "LoggingConfig",
+            "ReservedConcurrentExecutions",
         },
     )
     return Deployed(name, {"Arn": function["FunctionArn"]})
@@ -720,9 +733,27 @@ def _api_stage(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> De
         deploymentId=props["DeploymentId"],
         tracingEnabled=bool(props.get("TracingEnabled", False)),
     )
+    everything: dict[str, Any] = next(
+        (setting for setting in props.get("MethodSettings", []) if setting.get("ResourcePath") == "/*"), {}
+    )
+    stage = StageSpec(
+        name=props["StageName"],
+        throttle_rate=float(everything["ThrottlingRateLimit"])
+        if "ThrottlingRateLimit" in everything
+        else None,
+        throttle_burst=int(everything["ThrottlingBurstLimit"])
+        if "ThrottlingBurstLimit" in everything
+        else None,
+        access_log_format=props.get("AccessLogSetting", {}).get("Format"),
+    )
     for spec in deployer.stack.rest_apis.values():
         if spec.api_id == props["RestApiId"]:
-            spec.stages.append(props["StageName"])
+            spec.stages[stage.name] = stage
+    deployer.note(
+        logical_id,
+        props,
+        {"RestApiId", "StageName", "DeploymentId", "TracingEnabled", "MethodSettings", "AccessLogSetting"},
+    )
     return Deployed(props["StageName"])
 
 

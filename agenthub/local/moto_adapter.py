@@ -8,7 +8,13 @@ Each adaptation closes a gap between moto and AWS that the hub's own resources r
   name, so `aws-sdk:bedrockruntime:converse` asks for a client called "bedrockruntime", and it
   names errors after that lowercase name. Step Functions uses the boto3 service (bedrock-runtime)
   and names errors `<ServiceName>.<Exception>` in PascalCase (`BedrockRuntime.ThrottlingException`),
-  which is what the state machines' Retry and Catch match.
+  which is what the state machines' Retry and Catch match. Step Functions also takes an SDK
+  integration's parameters in PascalCase at every level and returns its result in PascalCase
+  (`Arguments: {"ModelId": ..., "Messages": [{"Role": ...}]}`, `$states.result.StopReason`);
+  moto passes them to boto3 as they are, which drops camelCase APIs' fields. Both directions are
+  mapped through the operation's botocore shapes.
+- AWS managed policies: IAM has them in every account; moto loads them only when asked to
+  (`MOTO_IAM_LOAD_MANAGED_POLICIES`), and the template attaches one.
 - Policy conditions: moto evaluates only StringEquals and treats every other condition as met, so
   a conditional Deny (the TLS-only bucket policy: Deny when `aws:SecureTransport` is false) denies
   every request. Locally a statement with a condition moto cannot evaluate does not apply; the
@@ -18,10 +24,13 @@ Each adaptation closes a gap between moto and AWS that the hub's own resources r
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 import botocore.session
+from botocore import xform_name
 
 _installed = False
 
@@ -31,8 +40,10 @@ def install() -> None:
     global _installed  # noqa: PLW0603 - process-wide, like the moto backends it adapts
     if _installed:
         return
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
     _plug_in_jsonata()
     _map_sdk_integration_services()
+    _map_sdk_integration_payloads()
     _unevaluable_conditions_do_not_apply()
     _installed = True
 
@@ -83,6 +94,72 @@ def _map_sdk_integration_services() -> None:
         if sdk_name != boto_name:
             overrides.setdefault(sdk_name, boto_name)
         state_task_service_aws_sdk._SERVICE_ERROR_NAMES.setdefault(sdk_name, prefix)
+
+
+def _to_boto(value: Any, shape: Any) -> Any:
+    """SFN's PascalCase parameters, renamed to the operation's member names (matched case-insensitively)."""
+    if shape is None:
+        return value
+    if shape.type_name == "structure" and isinstance(value, dict):
+        members = {name.lower(): name for name in shape.members}
+        renamed = {}
+        for key, item in value.items():
+            member = members.get(key.lower(), key)
+            renamed[member] = _to_boto(item, shape.members.get(member))
+        return renamed
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_to_boto(item, shape.member) for item in value]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {key: _to_boto(item, shape.value) for key, item in value.items()}
+    return value
+
+
+def _to_sfn(value: Any, shape: Any) -> Any:
+    """A boto3 result as Step Functions returns it: member names in PascalCase, timestamps as text."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if shape is None:
+        return value
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return {
+            key[:1].upper() + key[1:]: _to_sfn(item, shape.members.get(key))
+            for key, item in value.items()
+            if key != "ResponseMetadata"
+        }
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_to_sfn(item, shape.member) for item in value]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {key: _to_sfn(item, shape.value) for key, item in value.items()}
+    return value
+
+
+def _map_sdk_integration_payloads() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+    )
+
+    task = state_task_service_aws_sdk.StateTaskServiceAwsSdk
+
+    def operation(self: Any) -> Any:
+        service = self._get_boto_service_name()
+        model = botocore.session.get_session().get_service_model(service)
+        action = self._get_boto_service_action()
+        name = next(op for op in model.operation_names if xform_name(op) == action)
+        return model.operation_model(name)
+
+    def normalise_parameters(self: Any, parameters: dict[str, Any], *_: Any, **__: Any) -> None:
+        renamed = _to_boto(parameters, operation(self).input_shape)
+        parameters.clear()
+        parameters.update(renamed)
+
+    def normalise_response(self: Any, response: Any, *_: Any, **__: Any) -> None:
+        if isinstance(response, dict):
+            renamed = _to_sfn(response, operation(self).output_shape)
+            response.clear()
+            response.update(renamed)
+
+    task._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
+    task._normalise_response = normalise_response  # type: ignore[method-assign]
 
 
 def _unevaluable_conditions_do_not_apply() -> None:

@@ -1,0 +1,176 @@
+"""`agenthub`: the project's command line.
+
+agenthub local up [--port N]        run the whole hub locally until interrupted
+agenthub local token [--user NAME]  print an access token for a local user
+agenthub demo                       start the local cloud, send the sample requests, report
+agenthub template translate [OUT]   the SAM-translated template, as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from agenthub import LOCAL_STATE_DIR
+
+EXIT_USAGE = 2
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("AGENTHUB_STATE_DIR", LOCAL_STATE_DIR))
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"agenthub: {message}", file=sys.stderr)
+    return code
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator:
+            raise ValueError(f"parameter override {pair!r} is not Name=Value")
+        overrides[name] = value
+    return overrides
+
+
+def _local_cloud_config(args: argparse.Namespace) -> Any:
+    from agenthub.local.cloud import LocalCloudConfig
+
+    return LocalCloudConfig(
+        api_port=args.port,
+        emulator_port=args.emulator_port,
+        parameter_overrides=_overrides(args.parameter_overrides or []),
+        state_dir=state_dir(),
+        concurrency=args.concurrency,
+    )
+
+
+def local_up(args: argparse.Namespace) -> int:
+    from agenthub.local.cloud import LocalCloud, LocalCloudError
+    from agenthub.local.emulator import PortInUse
+
+    cloud = LocalCloud(_local_cloud_config(args))
+    try:
+        cloud.start()
+    except (PortInUse, LocalCloudError, ValueError) as error:
+        return _fail(str(error), EXIT_USAGE)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    info = cloud.info()
+    stack = cloud.stack
+    functions = sorted(stack.functions) if stack else []
+    print(f"emulator: {info['endpoint_url']}  (aws --endpoint-url {info['endpoint_url']} ...)")
+    print(f"functions: {', '.join(functions)}  (logs in {state_dir() / 'logs'})")
+    for note in stack.notes if stack else []:
+        print(f"note: {note}")
+    print(f"ready: {info['api_url']}", flush=True)
+    try:
+        stopping.wait()
+    finally:
+        print("stopping", flush=True)
+        cloud.stop()
+    return 0
+
+
+def local_token(args: argparse.Namespace) -> int:
+    from agenthub.local.tokens import LocalTokenError, load_info, user_token
+
+    try:
+        info = load_info(state_dir())
+        print(user_token(info, args.user, args.scope or None, state_dir()))
+    except LocalTokenError as error:
+        return _fail(str(error))
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from agenthub.demo import run_demo
+
+    return run_demo(_local_cloud_config(args))
+
+
+def translate_template(args: argparse.Namespace) -> int:
+    from agenthub.template import TemplateError, translate
+
+    try:
+        text = json.dumps(translate().template, indent=1, default=str)
+    except TemplateError as error:
+        return _fail(str(error))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+def _add_cloud_options(parser: argparse.ArgumentParser, default_port: int) -> None:
+    parser.add_argument("--port", type=int, default=default_port, help="local API port (0 picks a free one)")
+    parser.add_argument(
+        "--emulator-port", type=int, default=None, help="AWS emulator port (default: --port + 1)"
+    )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        metavar="NAME=VALUE",
+        help="template parameters, as for sam deploy",
+    )
+    parser.add_argument("--concurrency", type=int, default=2, help="execution environments per function")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="agenthub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = root.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="the local cloud").add_subparsers(
+        dest="local_command", required=True
+    )
+    up = local.add_parser("up", help="run the local cloud in the foreground until interrupted")
+    _add_cloud_options(up, 3000)
+    up.set_defaults(run=local_up)
+    token = local.add_parser("token", help="print an access token for a local user (created on first use)")
+    token.add_argument("--user", default="developer")
+    token.add_argument(
+        "--scope", action="append", help="a scope to ask for (repeatable; default: every hub scope)"
+    )
+    token.set_defaults(run=local_token)
+
+    run = commands.add_parser(
+        "demo", help="start the local cloud, send the sample requests, print what happened"
+    )
+    _add_cloud_options(run, 0)
+    run.set_defaults(run=demo)
+
+    template = commands.add_parser("template", help="the template").add_subparsers(
+        dest="template_command", required=True
+    )
+    translated = template.add_parser("translate", help="write the SAM-translated template as JSON")
+    translated.add_argument("out", nargs="?")
+    translated.set_defaults(run=translate_template)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except ModuleNotFoundError as error:
+        return _fail(f"a dependency is missing ({error.name}); run `make demo` (or `pip install -e .`) first")
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

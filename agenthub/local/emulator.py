@@ -1,0 +1,205 @@
+"""The AWS emulator on loopback: moto in server mode, with the local cloud's own parts in front.
+
+One endpoint serves every service, as `AWS_ENDPOINT_URL` expects. Most requests go straight to
+moto. Three kinds are answered here instead, because moto cannot run them:
+
+- Lambda Invoke: handed to the function host (moto would need Docker);
+- Bedrock runtime, Bedrock customization jobs and SageMaker training jobs: the stand-ins;
+- `/_agenthub/...`: the local cloud's control API (fault rules, health).
+
+moto's Step Functions interpreter calls services back at `localhost:$MOTO_PORT`, so executions
+reach the same endpoint and their Lambda and Bedrock tasks are served the same way.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import socket
+import threading
+import uuid
+from typing import Any
+from urllib.parse import unquote
+
+import requests
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from agenthub.local import local_client, moto_adapter
+from agenthub.local.functions import FunctionHost, FunctionNotFound, Throttled
+from agenthub.local.standins import StandIns, _signing_service
+
+# One line per request from every server on loopback would drown what the local cloud reports.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def bind(host: str, port: int, app: Any) -> BaseWSGIServer:
+    # werkzeug prints and exits the process on a busy port; check first to raise a clear error.
+    if port:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                raise PortInUse(
+                    f"port {port} on {host} is already in use; choose another with --port"
+                ) from error
+    return make_server(host, port, app, threaded=True)
+
+
+def _aws_error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    body = json.dumps({"Type": "User", "message": message, "__type": code}).encode()
+    return status, {"Content-Type": "application/json", "x-amzn-ErrorType": code}, body
+
+
+class Emulator:
+    def __init__(self, region: str, account_id: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        moto_adapter.install()
+        self.region = region
+        self.account_id = account_id
+        self._moto = DomainDispatcherApplication(create_backend_app)
+        self.functions: FunctionHost | None = None
+        self._server = bind(host, port, self)
+        self.port = self._server.server_port
+        self.url = f"http://{host}:{self.port}"
+        self.standins = StandIns(region, account_id, lambda: self.client("s3"))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+
+    def client(self, service: str) -> Any:
+        return local_client(service, self.region, self.url)
+
+    def start(self) -> None:
+        # The Step Functions interpreter inside moto calls services at localhost:$MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        self._thread.start()
+        response = requests.post(
+            f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+        )
+        response.raise_for_status()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    # -- WSGI -------------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        headers = {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        if "CONTENT_TYPE" in environ:
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        ours = (
+            path.startswith("/_agenthub/")
+            or _INVOKE_PATH.match(path)
+            or headers.get("x-amz-target", "").startswith("SageMaker.")
+            or _signing_service(headers.get("authorization", "")) == "bedrock"
+        )
+        if not ours:
+            return self._moto(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        method = environ.get("REQUEST_METHOD", "GET")
+        answer = self._answer(method, path, headers, body)
+        if answer is None:
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self._moto(environ, start_response)
+        status, response_headers, payload = answer
+        # Every AWS response names its request; botocore reads it into ResponseMetadata.
+        response_headers = {"x-amzn-RequestId": str(uuid.uuid4()), **response_headers}
+        start_response(
+            f"{status} {_REASONS.get(status, 'OK')}",
+            [*response_headers.items(), ("Content-Length", str(len(payload)))],
+        )
+        return [payload]
+
+    def _answer(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        if path.startswith("/_agenthub/"):
+            return self._control(method, path, body)
+        invoke = _INVOKE_PATH.match(path)
+        if invoke and method == "POST":
+            return self._invoke(unquote(invoke.group(1)), headers, body)
+        return self.standins.handle(method, path, headers, body)
+
+    def _invoke(
+        self, function: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        if self.functions is None:
+            return None
+        invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
+        try:
+            pool = self.functions.pool(function)
+            if invocation_type == "DryRun":
+                return 204, {}, b""
+            fault = self.standins.rule_for("Invoke", body.decode(errors="replace"), pool.spec.name)
+            if fault and fault.error:
+                return _injected_invoke_fault(fault.error, fault.message)
+            if invocation_type == "Event":
+                self.functions.invoke_async(function, body)
+                return 202, {}, b""
+            result = pool.invoke(body)
+        except FunctionNotFound:
+            return _aws_error(404, "ResourceNotFoundException", f"Function not found: {function}")
+        except Throttled as error:
+            return _aws_error(429, "TooManyRequestsException", str(error))
+        response_headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        if result.function_error:
+            response_headers["X-Amz-Function-Error"] = result.function_error
+        return 200, response_headers, result.payload
+
+    def _control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        json_headers = {"Content-Type": "application/json"}
+        if path == "/_agenthub/health":
+            return 200, json_headers, b'{"status": "ok"}'
+        if path == "/_agenthub/faults":
+            if method == "POST":
+                try:
+                    rule = self.standins.add_rule(json.loads(body))
+                except (TypeError, ValueError) as error:
+                    return 400, json_headers, json.dumps({"message": f"not a fault rule: {error}"}).encode()
+                return 201, json_headers, json.dumps(vars(rule)).encode()
+            if method == "DELETE":
+                self.standins.clear_rules()
+                return 204, {}, b""
+            return 200, json_headers, json.dumps(self.standins.rules()).encode()
+        return 404, json_headers, b'{"message": "no such control endpoint"}'
+
+
+def _injected_invoke_fault(error: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    """What Lambda answers when the runtime crashes, times out or the function is throttled."""
+    if error == "TooManyRequestsException":
+        return _aws_error(429, error, message or "Rate Exceeded.")
+    payload = {"errorType": error, "errorMessage": message or f"{error} (injected by the local cloud)"}
+    headers = {"Content-Type": "application/json", "X-Amz-Function-Error": "Unhandled"}
+    return 200, headers, json.dumps(payload).encode()
+
+
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    409: "Conflict",
+    424: "Failed Dependency",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}

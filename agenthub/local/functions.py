@@ -1,0 +1,314 @@
+"""Runs the template's functions: real handlers, one process per execution environment.
+
+Each function gets its own pool of worker processes, started with exactly the environment the
+template gives the function plus what Lambda itself sets (function name, region, credentials,
+log group) and the emulator endpoint. A worker never serves another function, so one function's
+environment cannot leak into another's. Like Lambda, a pool starts workers on demand up to the
+function's concurrency, keeps them warm, throttles beyond it, and kills a worker whose
+invocation outlives the function's timeout.
+
+Concurrency: a function with reserved concurrency in the template is throttled at it, as in
+Lambda. Without one, Lambda would scale out; locally a pool holds at most `concurrency` workers
+(processes cost memory) and an invocation beyond that waits for a free one instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from agenthub.local.deploy import FunctionSpec
+
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+}
+WORKER_START_SECONDS = 60.0
+
+
+class FunctionNotFound(LookupError):
+    pass
+
+
+class Throttled(RuntimeError):
+    """The function is at its reserved concurrency (Lambda's TooManyRequestsException)."""
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    payload: bytes
+    function_error: str | None = None  # "Unhandled" when the handler raised or timed out
+    duration_ms: float = 0.0
+
+
+def _trace_id() -> str:
+    # Sampled=0: the X-Ray SDK in the handler records nothing, as for an unsampled request.
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+
+
+def _pipes(process: subprocess.Popen[str]) -> tuple[IO[str], IO[str], IO[str]]:
+    if process.stdin is None or process.stdout is None or process.stderr is None:
+        raise RuntimeError("a worker process was started without its pipes")
+    return process.stdin, process.stdout, process.stderr
+
+
+class Worker:
+    def __init__(self, spec: FunctionSpec, environment: dict[str, str], log: IO[str]) -> None:
+        self.spec = spec
+        self._log = log
+        self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "agenthub.local.lambda_worker", spec.handler],
+            cwd=spec.code_dir,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self._stdin, self._stdout, self._stderr = _pipes(self.process)
+        threading.Thread(target=self._read_replies, daemon=True).start()
+        threading.Thread(target=self._copy_logs, daemon=True).start()
+        ready = self._next_reply(WORKER_START_SECONDS)
+        if not ready or not ready.get("ready"):
+            self.kill()
+            raise RuntimeError(f"{spec.logical_id}: the worker process did not start (see its log)")
+        self.init_ms = float(ready.get("init_ms", 0))
+
+    def _read_replies(self) -> None:
+        for line in self._stdout:
+            try:
+                self._replies.put(json.loads(line))
+            except json.JSONDecodeError:
+                self._log.write(line)
+        self._replies.put(None)
+
+    def _copy_logs(self) -> None:
+        for line in self._stderr:
+            self._log.write(line)
+            self._log.flush()
+
+    def _next_reply(self, timeout: float) -> dict[str, Any] | None:
+        try:
+            return self._replies.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def invoke(self, payload: bytes, timeout: float) -> InvocationResult:
+        request_id = str(uuid.uuid4())
+        invocation = {
+            "id": request_id,
+            "request_id": request_id,
+            "payload": payload.decode() or "null",
+            "deadline": time.time() + timeout,
+            "trace_id": _trace_id(),
+        }
+        started = time.perf_counter()
+        try:
+            self._stdin.write(json.dumps(invocation) + "\n")
+            self._stdin.flush()
+        except (BrokenPipeError, OSError):
+            return self._crashed(request_id, started)
+        reply = self._next_reply(timeout)
+        elapsed = (time.perf_counter() - started) * 1000
+        if reply is None:
+            if not self.alive:
+                return self._crashed(request_id, started)
+            self.kill()
+            error = {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+            }
+            return InvocationResult(json.dumps(error).encode(), "Unhandled", elapsed)
+        if "error" in reply:
+            return InvocationResult(json.dumps(reply["error"]).encode(), "Unhandled", elapsed)
+        return InvocationResult(str(reply["payload"]).encode(), None, elapsed)
+
+    def _crashed(self, request_id: str, started: float) -> InvocationResult:
+        self.kill()
+        error = {
+            "errorType": "Runtime.ExitError",
+            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with {self.process.returncode}",
+        }
+        return InvocationResult(
+            json.dumps(error).encode(), "Unhandled", (time.perf_counter() - started) * 1000
+        )
+
+    def kill(self) -> None:
+        if self.alive:
+            self.process.kill()
+        self.process.wait(5)
+
+
+class FunctionPool:
+    def __init__(
+        self, spec: FunctionSpec, environment: dict[str, str], concurrency: int, log_path: Path
+    ) -> None:
+        self.spec = spec
+        self._environment = environment
+        self._reserved = spec.reserved_concurrency
+        self._limit = (
+            min(spec.reserved_concurrency, concurrency) if spec.reserved_concurrency else concurrency
+        )
+        self._idle: list[Worker] = []
+        self._busy = 0
+        self._lock = threading.Condition()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("a", encoding="utf-8")
+        self.cold_starts = 0
+        self.invocations = 0
+
+    def _acquire(self) -> Worker | None:
+        """An idle worker, or None when the caller should start one; waits or throttles at the limit."""
+        deadline = time.monotonic() + self.spec.timeout + WORKER_START_SECONDS
+        with self._lock:
+            while True:
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive:
+                        self._busy += 1
+                        return worker
+                if self._busy < self._limit:
+                    self._busy += 1
+                    return None
+                if self._reserved is not None:
+                    raise Throttled(f"{self.spec.name}: at its reserved concurrency of {self._reserved}")
+                if not self._lock.wait(timeout=max(0.0, deadline - time.monotonic())):
+                    raise Throttled(f"{self.spec.name}: no execution environment became free")
+
+    def _release(self, worker: Worker | None) -> None:
+        with self._lock:
+            self._busy -= 1
+            if worker is not None and worker.alive:
+                self._idle.append(worker)
+            self._lock.notify()
+
+    def invoke(self, payload: bytes) -> InvocationResult:
+        worker = self._acquire()
+        with self._lock:
+            self.invocations += 1
+        try:
+            if worker is None:
+                worker = Worker(self.spec, self._environment, self._log)
+                self.cold_starts += 1
+            result = worker.invoke(payload, float(self.spec.timeout))
+        except BaseException:
+            self._release(None)
+            raise
+        self._release(worker)
+        return result
+
+    def warm(self) -> None:
+        """Starts one execution environment ahead of the first invocation."""
+        with self._lock:
+            if self._idle or self._busy:
+                return
+            self._busy += 1
+        worker = None
+        try:
+            worker = Worker(self.spec, self._environment, self._log)
+        finally:
+            self._release(worker)
+
+    def stop(self) -> None:
+        with self._lock:
+            workers, self._idle = self._idle, []
+        for worker in workers:
+            worker.kill()
+        self._log.close()
+
+
+def function_environment(spec: FunctionSpec, region: str, endpoint_url: str) -> dict[str, str]:
+    """Exactly what the function sees: the template's variables, Lambda's own, and the endpoint."""
+    logical = spec.logical_id
+    return {
+        # What a Lambda execution environment sets for every Python function.
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "PYTHONPATH": str(spec.code_dir),
+        "PYTHONUNBUFFERED": "1",
+        "LAMBDA_TASK_ROOT": str(spec.code_dir),
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{logical}",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        **LOCAL_CREDENTIALS,
+        # The local cloud's addition: every AWS call goes to the emulator.
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AGENTHUB_FUNCTION_ARN": spec.arn,
+        # The template's own variables last: they win, as they do in Lambda.
+        **spec.environment,
+    }
+
+
+class FunctionHost:
+    """Invokes the stack's functions by name or ARN."""
+
+    def __init__(
+        self,
+        functions: dict[str, FunctionSpec],
+        region: str,
+        endpoint_url: str,
+        log_dir: Path,
+        concurrency: int = 2,
+    ) -> None:
+        self._pools: dict[str, FunctionPool] = {}
+        for spec in functions.values():
+            pool = FunctionPool(
+                spec,
+                function_environment(spec, region, endpoint_url),
+                concurrency,
+                log_dir / f"{spec.logical_id}.log",
+            )
+            self._pools[spec.name] = pool
+            self._pools[spec.arn] = pool
+        self._async: list[threading.Thread] = []
+
+    def pool(self, name_or_arn: str) -> FunctionPool:
+        name = (
+            name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+            if ":function:" in name_or_arn
+            else name_or_arn
+        )
+        pool = self._pools.get(name) or self._pools.get(name_or_arn)
+        if pool is None:
+            raise FunctionNotFound(name_or_arn)
+        return pool
+
+    def invoke(self, name_or_arn: str, payload: bytes) -> InvocationResult:
+        return self.pool(name_or_arn).invoke(payload)
+
+    def invoke_async(self, name_or_arn: str, payload: bytes) -> None:
+        pool = self.pool(name_or_arn)
+        thread = threading.Thread(target=pool.invoke, args=(payload,), daemon=True)
+        thread.start()
+        self._async.append(thread)
+
+    def warm_all(self) -> None:
+        for pool in {id(pool): pool for pool in self._pools.values()}.values():
+            pool.warm()
+
+    def stop(self) -> None:
+        for pool in {id(pool): pool for pool in self._pools.values()}.values():
+            pool.stop()

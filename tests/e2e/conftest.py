@@ -1,0 +1,62 @@
+"""The e2e tier: one local cloud for the session, deployed from template.yaml, driven over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agenthub.client import HubClient
+from agenthub.local.cloud import LocalCloud, LocalCloudConfig
+from agenthub.local.tokens import user_token
+
+
+class Hub:
+    """The running local cloud, seen the way its users see it."""
+
+    def __init__(self, cloud: LocalCloud, state_dir: Path) -> None:
+        self.cloud = cloud
+        self.state_dir = state_dir
+        self.info = cloud.info()
+        self.api_url = cloud.api_url
+
+    def token(self, user: str, scopes: list[str] | None = None) -> str:
+        return user_token(self.info, user, scopes, self.state_dir)
+
+    def client(self, user: str, scopes: list[str] | None = None) -> HubClient:
+        return HubClient(self.api_url, self.token(user, scopes))
+
+    def aws(self, service: str) -> Any:
+        assert self.cloud.emulator is not None
+        return self.cloud.emulator.client(service)
+
+    def ref(self, logical_id: str) -> str:
+        assert self.cloud.stack is not None
+        return self.cloud.stack.ref(logical_id)
+
+    def fault(self, **rule: Any) -> None:
+        """A fault rule for the stand-ins (Bedrock, SageMaker) or Lambda invocations ("Invoke")."""
+        assert self.cloud.emulator is not None
+        self.cloud.emulator.standins.add_rule(rule)
+
+    def calls(self, operation: str, match: str = "", target: str = "") -> int:
+        assert self.cloud.emulator is not None
+        return self.cloud.emulator.standins.count(operation, match, target)
+
+    def invocations(self, logical_id: str) -> int:
+        assert self.cloud.functions is not None
+        assert self.cloud.stack is not None
+        return self.cloud.functions.pool(self.cloud.stack.function(logical_id).name).invocations
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    state_dir = tmp_path_factory.mktemp("agenthub-state")
+    cloud = LocalCloud(LocalCloudConfig(api_port=0, emulator_port=0, state_dir=state_dir))
+    cloud.start()
+    try:
+        yield Hub(cloud, state_dir)
+    finally:
+        cloud.stop()

@@ -1,0 +1,124 @@
+"""`agenthub local up` and `agenthub local token` as a developer runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+AGENTHUB = [sys.executable, "-m", "agenthub.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+def run(args: list[str], state_dir: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AGENTHUB_STATE_DIR": str(state_dir)}
+    return subprocess.run(
+        [*AGENTHUB, *args], env=env, capture_output=True, text=True, timeout=120, check=False, **kwargs
+    )  # type: ignore[call-overload, no-any-return]
+
+
+@pytest.fixture
+def local_up(state_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    env = {**os.environ, "AGENTHUB_STATE_DIR": str(state_dir)}
+    process = subprocess.Popen(
+        [*AGENTHUB, "local", "up", "--port", str(free_port()), "--emulator-port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + 90
+    url = ""
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith("ready: "):
+            url = line.split("ready: ", 1)[1].strip()
+            break
+        if not line and process.poll() is not None:
+            break
+    assert url, "agenthub local up never printed its ready line"
+    yield process, url
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+
+
+def test_local_up_prints_ready_writes_its_state_and_serves_tokens(
+    local_up: tuple[subprocess.Popen[str], str], state_dir: Path
+) -> None:
+    process, url = local_up
+    info = json.loads((state_dir / "local.json").read_text())
+
+    token = run(["local", "token", "--user", "grace"], state_dir)
+    response = requests.post(
+        f"{url}/v1/requests",
+        json={"pipeline": "preprocess", "input": {"text": "from the command line"}},
+        headers={"Authorization": f"Bearer {token.stdout.strip()}", "Idempotency-Key": "cli-1"},
+        timeout=30,
+    )
+
+    assert info["api_url"] == url
+    assert set(info) >= {"endpoint_url", "region", "user_pool_id", "user_pool_client_id", "outputs"}
+    assert info["outputs"]["AgentCoreTopic"].startswith("arn:aws:sns:")
+    assert token.returncode == 0, token.stderr
+    assert response.status_code == 202
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 0
+    assert not (state_dir / "local.json").exists()
+
+
+def test_a_token_for_a_reader_has_only_the_read_scope(
+    local_up: tuple[subprocess.Popen[str], str], state_dir: Path
+) -> None:
+    _, url = local_up
+    token = run(
+        ["local", "token", "--user", "reader", "--scope", "hub/requests.read"], state_dir
+    ).stdout.strip()
+
+    response = requests.post(
+        f"{url}/v1/requests",
+        json={"pipeline": "preprocess", "input": {"text": "x"}},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "cli-2"},
+        timeout=30,
+    )
+
+    assert response.status_code == 403
+
+
+def test_a_busy_port_is_a_clear_error(state_dir: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+
+        result = run(["local", "up", "--port", str(port)], state_dir)
+
+    assert result.returncode == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+
+
+def test_a_token_without_a_running_local_cloud_says_how_to_start_one(state_dir: Path) -> None:
+    result = run(["local", "token"], state_dir)
+
+    assert result.returncode == 1
+    assert "agenthub local up" in result.stderr

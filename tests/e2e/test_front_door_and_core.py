@@ -1,0 +1,62 @@
+"""Whole flows through the local API, the hub and the core writer, checked in the catalog and the lake."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from tests.e2e.conftest import Hub
+
+
+def test_an_accepted_request_is_recorded_once_and_readable_by_its_caller_only(hub: Hub) -> None:
+    ada, bob = hub.client("ada-e2e"), hub.client("bob-e2e")
+    key = str(uuid.uuid4())
+    body = {"pipeline": "preprocess", "input": {"text": "the hub, end to end"}}
+
+    first = ada.submit(body, key)
+    duplicate = ada.submit(body, key)
+    view = ada.wait(first.body["request_id"], until=("ACCEPTED", "RUNNING", "SUCCEEDED", "FAILED"))
+
+    assert first.status == duplicate.status == 202
+    assert duplicate.body["request_id"] == first.body["request_id"]
+    assert duplicate.headers["Idempotency-Replayed"] == "true"
+    assert "request.accepted" in [entry["event_type"] for entry in view["history"]]
+    assert [entry["event_type"] for entry in view["history"]].count("request.accepted") == 1
+    assert bob.get(first.body["request_id"]).status == 404
+
+
+def test_the_same_key_with_another_body_is_422(hub: Hub) -> None:
+    client = hub.client("carol-e2e")
+    key = str(uuid.uuid4())
+    client.submit({"pipeline": "preprocess", "input": {"text": "one"}}, key)
+
+    response = client.submit({"pipeline": "preprocess", "input": {"text": "two"}}, key)
+
+    assert response.status == 422
+
+
+def test_a_poison_message_lands_in_the_subscribers_dead_letter_queue(hub: Hub) -> None:
+    """Published straight to the hub, it matches the core writer's filter but cannot be parsed."""
+    marker = f"poison-{uuid.uuid4()}"
+    hub.aws("sns").publish(
+        TopicArn=hub.ref("AgentCoreTopic"),
+        Message=json.dumps({"not": "an envelope", "marker": marker}),
+        MessageAttributes={"event_type": {"DataType": "String", "StringValue": "request.accepted"}},
+    )
+    sqs = hub.aws("sqs")
+    dead_letters = hub.ref("CoreWriterDeadLetterQueue")
+
+    found = None
+    deadline = time.monotonic() + 60
+    while found is None and time.monotonic() < deadline:
+        for message in sqs.receive_message(
+            QueueUrl=dead_letters, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", []):
+            if marker in message["Body"]:
+                found = message
+    assert found is not None, "the poison message never reached the dead-letter queue"
+    receives = sqs.get_queue_attributes(QueueUrl=hub.ref("CoreWriterQueue"), AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert receives["ApproximateNumberOfMessages"] == "0"

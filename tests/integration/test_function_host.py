@@ -1,0 +1,144 @@
+"""The local cloud's function host: real worker processes, one function's environment each."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agenthub.local.deploy import FunctionSpec
+from agenthub.local.functions import FunctionHost, Throttled
+
+CODE = Path(__file__).resolve().parent.parent / "fixtures" / "functions"
+
+
+def spec(
+    name: str, handler: str, environment: dict[str, str], timeout: int = 5, reserved: int | None = None
+) -> FunctionSpec:
+    return FunctionSpec(
+        logical_id=name,
+        name=f"stack-{name}",
+        arn=f"arn:aws:lambda:us-east-1:123456789012:function:stack-{name}",
+        handler=handler,
+        runtime="python3.13",
+        code_dir=CODE,
+        timeout=timeout,
+        memory=256,
+        environment=environment,
+        role_arn="arn:aws:iam::123456789012:role/probe",
+        reserved_concurrency=reserved,
+    )
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[FunctionHost]:
+    functions = {
+        "First": spec("First", "probe.environment", {"ONLY_FIRST": "1", "SHARED": "first"}),
+        "Second": spec("Second", "probe.environment", {"ONLY_SECOND": "2", "SHARED": "second"}),
+        "Sleeper": spec("Sleeper", "probe.sleep", {}, timeout=1),
+        "Reserved": spec("Reserved", "probe.sleep", {}, timeout=2, reserved=1),
+        "Failer": spec("Failer", "probe.fail", {}),
+        "Crasher": spec("Crasher", "probe.exit_process", {}),
+    }
+    host = FunctionHost(functions, "us-east-1", "http://127.0.0.1:1", tmp_path, concurrency=1)
+    yield host
+    host.stop()
+
+
+def call(host: FunctionHost, name: str, event: object = None) -> dict[str, object]:
+    result = host.invoke(f"stack-{name}", json.dumps(event or {}).encode())
+    body: dict[str, object] = json.loads(result.payload)
+    return {"error": result.function_error, **body}
+
+
+def test_each_function_sees_exactly_its_own_environment(host: FunctionHost) -> None:
+    first = call(host, "First")["environment"]
+    second = call(host, "Second")["environment"]
+
+    assert isinstance(first, dict)
+    assert isinstance(second, dict)
+    assert (first["SHARED"], second["SHARED"]) == ("first", "second")
+    assert "ONLY_SECOND" not in first
+    assert "ONLY_FIRST" not in second
+    assert first["AWS_LAMBDA_FUNCTION_NAME"] == "stack-First"
+    assert first["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+    # Nothing of the host's own environment leaks in beyond what Lambda itself provides.
+    lambda_provided = {
+        "PATH", "LANG", "TZ", "PYTHONPATH", "PYTHONUNBUFFERED", "LAMBDA_TASK_ROOT", "AWS_REGION",
+        "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL", "AGENTHUB_FUNCTION_ARN", "_X_AMZN_TRACE_ID", "LC_CTYPE",
+    }  # fmt: skip
+    assert set(first) - lambda_provided == {"ONLY_FIRST", "SHARED"}
+
+
+def test_a_warm_environment_serves_the_next_invocation(host: FunctionHost) -> None:
+    first = call(host, "First")
+    again = call(host, "First")
+
+    assert first["pid"] == again["pid"]
+    assert host.pool("stack-First").cold_starts == 1
+
+
+def test_the_handler_gets_its_remaining_time(host: FunctionHost) -> None:
+    remaining = call(host, "First")["remaining_ms"]
+
+    assert isinstance(remaining, int)
+    assert 0 < remaining <= 5000
+
+
+def test_a_raised_exception_is_an_unhandled_function_error(host: FunctionHost) -> None:
+    result = call(host, "Failer")
+
+    assert result["error"] == "Unhandled"
+    assert result["errorType"] == "ProbeFailed"
+    assert result["errorMessage"] == "the probe failed on purpose"
+
+
+def test_a_timeout_kills_the_environment_and_reports_sandbox_timedout(host: FunctionHost) -> None:
+    result = call(host, "Sleeper", {"seconds": 3})
+
+    assert result["error"] == "Unhandled"
+    assert result["errorType"] == "Sandbox.Timedout"
+    assert call(host, "Sleeper", {"seconds": 0})["slept"] == 0
+    assert host.pool("stack-Sleeper").cold_starts == 2
+
+
+def test_a_crashed_runtime_is_reported_and_replaced(host: FunctionHost) -> None:
+    result = call(host, "Crasher")
+
+    assert result["error"] == "Unhandled"
+    assert result["errorType"] == "Runtime.ExitError"
+
+
+def hold(host: FunctionHost, name: str, seconds: float) -> threading.Thread:
+    """Occupies the function's only environment for a while."""
+    host.pool(f"stack-{name}").warm()
+    busy = threading.Thread(target=call, args=(host, name, {"seconds": seconds}))
+    busy.start()
+    for _ in range(100):
+        if host.pool(f"stack-{name}")._busy:
+            break
+        threading.Event().wait(0.02)
+    return busy
+
+
+def test_invocations_beyond_reserved_concurrency_are_throttled(host: FunctionHost) -> None:
+    busy = hold(host, "Reserved", 0.8)
+    try:
+        with pytest.raises(Throttled):
+            host.invoke("stack-Reserved", b'{"seconds": 0}')
+    finally:
+        busy.join()
+
+
+def test_without_reserved_concurrency_an_invocation_waits_for_a_free_environment(host: FunctionHost) -> None:
+    busy = hold(host, "Sleeper", 0.5)
+    try:
+        assert call(host, "Sleeper", {"seconds": 0})["slept"] == 0
+    finally:
+        busy.join()
