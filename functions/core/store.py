@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from shared.catalog import CatalogRow, StoredValue, from_item, request_key, to_item
+from shared.contracts import memory_session_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -70,11 +71,6 @@ class AgentMemory:
         self._dynamodb = dynamodb
         self._ttl_seconds = ttl_seconds
 
-    @staticmethod
-    def session_key(subject: str, session_id: str) -> str:
-        # Scoped to the caller: one caller can never read or extend another's session.
-        return f"{subject}#{session_id}"
-
     def append_turn(
         self,
         *,
@@ -91,7 +87,7 @@ class AgentMemory:
             self._dynamodb.put_item(
                 TableName=self._table,
                 Item={
-                    "session_key": {"S": self.session_key(subject, session_id)},
+                    "session_key": {"S": memory_session_key(subject, session_id)},
                     "turn_key": {"S": f"{occurred_at}#{request_id}"},
                     "request_id": {"S": request_id},
                     "user_text": {"S": user_text},

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pydantic import Field
 
@@ -77,8 +78,10 @@ class CoreWriter:
             updated = apply_event(row, event, parts, now=datetime.now(UTC).isoformat())
             if updated is None:
                 logger.info("duplicate event ignored", extra={"event_id": event.event_id})
+                metrics.add_metric(name="DuplicateEventsIgnored", unit=MetricUnit.Count, value=1)
                 return
             if self._catalog.save(updated, previous_version=row.version if row else None):
+                metrics.add_metric(name="EventsApplied", unit=MetricUnit.Count, value=1)
                 logger.info(
                     "catalog updated",
                     extra={

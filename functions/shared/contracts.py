@@ -113,3 +113,8 @@ def preprocess_input_of(pipeline: str, request_input: dict[str, Any]) -> Preproc
     if chained is None:
         raise ValueError(f"a {pipeline} request without input.preprocess has no preprocess stage")
     return chained
+
+
+def memory_session_key(subject: str, session_id: str) -> str:
+    """The agent memory partition of a caller's session: one caller can never read another's."""
+    return f"{subject}#{session_id}"

@@ -1,0 +1,144 @@
+"""Pipeline trigger: starts a stage's state machine for each hub message its subscription delivers.
+
+It publishes nothing and calls no other microservice: the state machine announces its own
+progress on the hub. Each start is deduplicated on (request id, stage) with Powertools
+Idempotency, because Express workflows do not deduplicate starts by name the way Standard ones
+do; the execution name is still derived from the request id, so a Standard workflow's
+`ExecutionAlreadyExists` is treated as the start it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from botocore.exceptions import ClientError
+from pydantic import Field
+
+from shared import aws
+from shared.config import Settings, load_settings
+from shared.contracts import REQUEST_ACCEPTED, Outcome, stage_event
+from shared.hub import HubEvent, parse_notification
+from shared.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_stepfunctions import SFNClient
+
+EXECUTION_NAME_LIMIT = 80
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# After a stage hands a request on, the next stage it may come from (chained requests).
+PREVIOUS_STAGE = {"invoke": "preprocess"}
+
+
+class TriggerSettings(Settings):
+    STATE_MACHINE_ARN: str
+    PIPELINE_STAGE: str
+    STARTS_TABLE: str
+    # SQS keeps a message at most 14 days: no redelivery can come later than that.
+    START_DEDUPE_SECONDS: int = Field(default=14 * 86_400, gt=0)
+
+
+class MisroutedEvent(ValueError):
+    """The subscription delivered an event this stage does not start on (a filter policy bug)."""
+
+
+def execution_name(request_id: str, stage: str) -> str:
+    """A valid execution name derived only from the request id and stage (same inputs, same name)."""
+    name = f"{stage}-{request_id}"
+    if _UNSAFE.search(name) or len(name) > EXECUTION_NAME_LIMIT:
+        digest = hashlib.sha256(request_id.encode()).hexdigest()[:40]
+        name = f"{_UNSAFE.sub('-', stage)[:30]}-{digest}"
+    return name
+
+
+def starts_stage(stage: str, event: HubEvent) -> bool:
+    if event.event_type == REQUEST_ACCEPTED:
+        return event.first_stage == stage
+    previous = PREVIOUS_STAGE.get(stage)
+    return previous is not None and event.event_type == stage_event(previous, Outcome.COMPLETED)
+
+
+class PipelineStarter:
+    def __init__(
+        self, settings: TriggerSettings, sfn: SFNClient, persistence: DynamoDBPersistenceLayer
+    ) -> None:
+        self._settings = settings
+        self._sfn = sfn
+        self.idempotency = IdempotencyConfig(
+            event_key_jmespath="[request_id, stage]",
+            expires_after_seconds=settings.START_DEDUPE_SECONDS,
+            raise_on_no_idempotency_key=True,
+        )
+        self._start_once = idempotent_function(
+            data_keyword_argument="start", config=self.idempotency, persistence_store=persistence
+        )(self._start)
+
+    @classmethod
+    def from_environment(cls) -> PipelineStarter:
+        settings = load_settings(TriggerSettings)
+        persistence = DynamoDBPersistenceLayer(table_name=settings.STARTS_TABLE, boto3_client=aws.dynamodb())
+        return cls(settings, aws.stepfunctions(), persistence)
+
+    def start(self, event: HubEvent) -> str:
+        stage = self._settings.PIPELINE_STAGE
+        if not starts_stage(stage, event):
+            raise MisroutedEvent(
+                f"the {stage} trigger does not start on {event.event_type} ({event.event_id})"
+            )
+        started = self._start_once(
+            start={"request_id": event.request_id, "stage": stage, "event": event.model_dump(mode="json")}
+        )
+        return str(started["execution_arn"])
+
+    def _start(self, start: dict[str, Any]) -> dict[str, str]:
+        name = execution_name(start["request_id"], start["stage"])
+        state_machine = self._settings.STATE_MACHINE_ARN
+        # The envelope fits SNS's 256 KiB with its attributes, so wrapped it fits the execution input.
+        try:
+            arn = self._sfn.start_execution(
+                stateMachineArn=state_machine, name=name, input=json.dumps({"event": start["event"]})
+            )["executionArn"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            arn = state_machine.replace(":stateMachine:", ":execution:") + f":{name}"
+            logger.info("execution already exists", extra={"execution": name})
+        logger.info("pipeline started", extra={"request_id": start["request_id"], "execution": name})
+        metrics.add_metric(name="PipelinesStarted", unit=MetricUnit.Count, value=1)
+        return {"execution_arn": arn, "name": name}
+
+
+@cache
+def starter() -> PipelineStarter:
+    return PipelineStarter.from_environment()
+
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    starter().start(parse_notification(record.body))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    starter().idempotency.register_lambda_context(context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
