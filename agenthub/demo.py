@@ -1,0 +1,198 @@
+"""`agenthub demo` (what `make demo` runs): the whole hub, locally, driven by the sample requests.
+
+Starts the local cloud from template.yaml, signs in a local user, sends the sample requests in
+events/front_door/ through the local API, follows each to its end, prints one table and a
+summary, stops everything, and exits non-zero if any request did not end as expected.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agenthub import PROJECT_ROOT
+from agenthub.client import HubClient, Reply
+from agenthub.local.cloud import LocalCloud, LocalCloudConfig, LocalCloudError
+from agenthub.local.emulator import PortInUse
+from agenthub.local.tokens import user_token
+
+SAMPLES = PROJECT_ROOT / "events" / "front_door"
+USER = "demo"
+
+
+@dataclass
+class Scenario:
+    label: str
+    sample: str | None  # a file in events/front_door/, sent as it is
+    expect: str  # a terminal status, "replayed", or an HTTP status such as "400"
+    body: dict[str, Any] | None = None  # instead of a sample's body
+    same_as: str | None = None  # resend an earlier scenario's request (same key and body)
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    pipeline: str = ""
+    path: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    excerpt: str = ""
+    request_id: str = ""
+    got: str = ""
+
+    @property
+    def as_expected(self) -> bool:
+        return self.got == self.scenario.expect
+
+
+SCENARIOS = [
+    Scenario("preprocess a document", "post_request_preprocess.json", "SUCCEEDED"),
+    Scenario("invoke the model (session ada-notes)", "post_request_invoke.json", "SUCCEEDED"),
+    Scenario(
+        "invoke again in the same session",
+        None,
+        "SUCCEEDED",
+        body={
+            "pipeline": "invoke",
+            "input": {"prompt": "Which of those matters most?", "session_id": "ada-notes"},
+        },
+    ),
+    Scenario("chained: preprocess, then invoke", "post_request_chained.json", "SUCCEEDED"),
+    Scenario("the first request again (same key)", None, "replayed", same_as="preprocess a document"),
+    Scenario("an invalid request", "post_request_rejected.json", "400"),
+]
+
+
+def _sample(name: str) -> tuple[dict[str, Any], str]:
+    event = json.loads((SAMPLES / name).read_text())
+    return json.loads(event["body"]), event["headers"]["Idempotency-Key"]
+
+
+def _excerpt(view: dict[str, Any]) -> str:
+    result, error = view.get("result"), view.get("error")
+    if error:
+        return f"{error.get('error')}: {error.get('cause', '')}"
+    if not isinstance(result, dict):
+        return ""
+    if "output_text" in result:
+        return str(result["output_text"])
+    if "chunks" in result:
+        stats = result.get("stats", {})
+        chunks, words, tokens = stats.get("chunks"), stats.get("words"), stats.get("estimated_tokens")
+        return f"{chunks} chunk(s), {words} words, ~{tokens} tokens"
+    return json.dumps(result)
+
+
+def _status_path(view: dict[str, Any]) -> list[str]:
+    path: list[str] = []
+    for entry in view.get("history", []):
+        if not path or path[-1] != entry["status"]:
+            path.append(entry["status"])
+    return path
+
+
+def _run(client: HubClient, scenario: Scenario, sent: dict[str, tuple[dict[str, Any], str, str]]) -> Outcome:
+    outcome = Outcome(scenario)
+    started = time.monotonic()
+    if scenario.same_as:
+        body, key, first_id = sent[scenario.same_as]
+    elif scenario.sample:
+        body, key = _sample(scenario.sample)
+        first_id = ""
+    else:
+        body, key, first_id = scenario.body or {}, str(uuid.uuid4()), ""
+    outcome.pipeline = str(body.get("pipeline", ""))
+    reply: Reply = client.submit(body, key)
+    if reply.status != 202:
+        outcome.got = str(reply.status)
+        outcome.path = [f"HTTP {reply.status}"]
+        errors = reply.body.get("errors") or [{"field": "", "problem": reply.body.get("message", "")}]
+        outcome.excerpt = "; ".join(f"{e.get('field')}: {e.get('problem')}" for e in errors)
+    elif reply.headers.get("Idempotency-Replayed") == "true":
+        outcome.request_id = reply.body["request_id"]
+        outcome.got = "replayed" if outcome.request_id == first_id else "replayed under another id"
+        outcome.path = ["HTTP 202", "Idempotency-Replayed"]
+        accepted = [
+            entry for entry in client.get(outcome.request_id).body.get("history", [])
+            if entry["event_type"] == "request.accepted"
+        ]  # fmt: skip
+        outcome.excerpt = (
+            f"same request id ({outcome.request_id[:8]}...), request.accepted published {len(accepted)}x"
+        )
+        if len(accepted) != 1:
+            outcome.got = "published again"
+    else:
+        outcome.request_id = reply.body["request_id"]
+        sent[scenario.label] = (body, key, outcome.request_id)
+        try:
+            view = client.wait(outcome.request_id, timeout=120)
+        except TimeoutError as error:
+            view = client.get(outcome.request_id).body
+            outcome.excerpt = str(error)
+        outcome.got = str(view.get("status"))
+        outcome.path = _status_path(view)
+        outcome.excerpt = outcome.excerpt or _excerpt(view)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _table(outcomes: list[Outcome], out: Callable[[str], None]) -> None:
+    rows = [("", "request", "pipeline", "status path", "time", "result")]
+    for outcome in outcomes:
+        rows.append(
+            (
+                "ok" if outcome.as_expected else "!!",
+                outcome.scenario.label,
+                outcome.pipeline,
+                " > ".join(outcome.path),
+                f"{outcome.seconds:.1f}s",
+                (outcome.excerpt[:70] + "...") if len(outcome.excerpt) > 73 else outcome.excerpt,
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(5)]
+    for row in rows:
+        out("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5])
+
+
+def run_demo(config: LocalCloudConfig | None = None, out: Callable[[str], None] = print) -> int:
+    config = config or LocalCloudConfig(api_port=0, emulator_port=0)
+    out("Starting the local cloud: template.yaml translated and deployed into an emulator on 127.0.0.1 ...")
+    started = time.monotonic()
+    cloud = LocalCloud(config)
+    try:
+        cloud.start()
+    except (LocalCloudError, PortInUse) as error:
+        print(f"agenthub demo: {error}", file=sys.stderr)
+        return 2
+    try:
+        stack = cloud.stack
+        assert stack is not None  # noqa: S101 - start() succeeded
+        out(
+            f"ready in {time.monotonic() - started:.1f}s: {cloud.api_url}  "
+            f"({len(stack.resources)} resources, {len(stack.functions)} functions)"
+        )
+        client = HubClient(cloud.api_url, user_token(cloud.info(), USER, None, config.state_dir))
+        out(f"signed in as local user '{USER}' (authorization code with PKCE, both hub scopes)")
+        out("")
+        sent: dict[str, tuple[dict[str, Any], str, str]] = {}
+        outcomes = [_run(client, scenario, sent) for scenario in SCENARIOS]
+        _table(outcomes, out)
+        out("")
+        unexpected = [outcome for outcome in outcomes if not outcome.as_expected]
+        out(
+            f"{len(outcomes)} requests, {len(outcomes) - len(unexpected)} ended as expected"
+            + (
+                "."
+                if not unexpected
+                else f"; not as expected: {', '.join(o.scenario.label for o in unexpected)}."
+            )
+        )
+        out(f"function logs: {config.state_dir / 'logs'}")
+        return 1 if unexpected else 0
+    finally:
+        out("stopping the local cloud")
+        cloud.stop()
