@@ -114,17 +114,21 @@ def translate_template(args: argparse.Namespace) -> int:
 
 
 def _add_cloud_options(parser: argparse.ArgumentParser, default_port: int) -> None:
-    parser.add_argument("--port", type=int, default=default_port, help="local API port (0 picks a free one)")
+    parser.add_argument("--port", type=int, default=default_port, help="local API port; 0 picks a free one")
     parser.add_argument(
-        "--emulator-port", type=int, default=None, help="AWS emulator port (default: --port + 1)"
+        "--emulator-port",
+        type=int,
+        help="AWS emulator port (when not given: --port + 1, or a free one with --port 0)",
     )
     parser.add_argument(
         "--parameter-overrides",
         nargs="*",
         metavar="NAME=VALUE",
-        help="template parameters, as for sam deploy",
+        help="template parameters, as for sam deploy, on top of samconfig.toml's [localcloud] overrides",
     )
-    parser.add_argument("--concurrency", type=int, default=2, help="execution environments per function")
+    parser.add_argument(
+        "--concurrency", type=int, default=2, help="worker processes per function (beyond it, calls wait)"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -136,7 +140,13 @@ def parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="the local cloud").add_subparsers(
         dest="local_command", required=True
     )
-    up = local.add_parser("up", help="run the local cloud in the foreground until interrupted")
+    up = local.add_parser(
+        "up",
+        help="run the local cloud in the foreground until interrupted",
+        description="Deploy template.yaml into a local AWS emulator and serve its API on 127.0.0.1. Prints "
+        "'ready: <api url>' and writes .agenthub/local.json (or $AGENTHUB_STATE_DIR/local.json).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _add_cloud_options(up, 3000)
     up.set_defaults(run=local_up)
     token = local.add_parser("token", help="print an access token for a local user (created on first use)")

@@ -196,7 +196,7 @@ class LocalApi:
             "error": "",
         }
         if request.path.startswith("/oauth2/") or request.path == "/login":
-            response = self._oauth(request)
+            return self._oauth(request)(environ, start_response)
         else:
             try:
                 response = self._serve(request, context)
@@ -278,7 +278,7 @@ class LocalApi:
             raise GatewayError("UNAUTHORIZED", "Unauthorized") from error
         granted = str(claims.get("scope", "")).split()
         if route.scopes and not any(scope in granted for scope in route.scopes):
-            raise GatewayError("ACCESS_DENIED", "Unauthorized")
+            raise GatewayError("ACCESS_DENIED", "Forbidden")
         return {name: value if isinstance(value, str) else str(value) for name, value in claims.items()}
 
     def _validate(self, route: Route, request: Request, body: bytes) -> None:

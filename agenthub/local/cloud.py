@@ -71,6 +71,19 @@ class LocalCloudConfig:
     warm: bool = True
 
 
+def already_running(state_dir: Path) -> dict[str, Any] | None:
+    """The state of a local cloud still running from `state_dir`, if there is one."""
+    state = state_dir / "local.json"
+    if not state.exists():
+        return None
+    info: dict[str, Any] = json.loads(state.read_text())
+    try:
+        os.kill(int(info["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None  # left behind by a process that is gone
+    return info if int(info["pid"]) != os.getpid() else None
+
+
 class NotRunning(RuntimeError):
     """The local cloud was asked for something before start() or after stop()."""
 
@@ -90,6 +103,12 @@ class LocalCloud:
 
     def start(self) -> LocalCloud:
         config = self.config
+        running = already_running(config.state_dir)
+        if running:
+            raise LocalCloudError(
+                f"a local cloud is already running (process {running['pid']}, {running['api_url']}); "
+                "stop it, or give this one its own state folder with AGENTHUB_STATE_DIR"
+            )
         overrides = {**samconfig_overrides(), **config.parameter_overrides}
         try:
             translation = translate(config.template, overrides, config.region)
@@ -100,6 +119,7 @@ class LocalCloud:
             emulator_port = config.api_port + 1 if config.api_port else 0
         self._api_server = bind(config.host, config.api_port, self._serve_api)
         try:
+            self._log_emulator_to_file(config.state_dir / "logs" / "emulator.log")
             emulator = self.emulator = Emulator(config.region, ACCOUNT_ID, config.host, emulator_port)
             deployer = Deployer(translation, emulator.client, config.stack_name, config.region, ACCOUNT_ID)
             missing = deployer.unsupported()
@@ -128,6 +148,17 @@ class LocalCloud:
             self.stop()
             raise
         return self
+
+    @staticmethod
+    def _log_emulator_to_file(path: Path) -> None:
+        """moto reports every caught state error at ERROR level: useful when debugging, noise otherwise."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        emulator_log = logging.getLogger("moto")
+        if not any(isinstance(handler, logging.FileHandler) for handler in emulator_log.handlers):
+            handler = logging.FileHandler(path, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+            emulator_log.addHandler(handler)
+        emulator_log.propagate = False
 
     def _local_api(self, stack: Stack, emulator: Emulator, functions: FunctionHost, logs: Path) -> LocalApi:
         apis = list(stack.rest_apis.values())
@@ -207,7 +238,12 @@ class LocalCloud:
     def info(self) -> dict[str, Any]:
         if self.stack is None or self.emulator is None:
             raise NotRunning("the local cloud is not running")
-        outputs = self.stack.outputs
+        # The stack's URLs as the local cloud serves them, not as an AWS deployment would.
+        outputs = {
+            **self.stack.outputs,
+            "ApiUrl": self.api_url,
+            "TokenEndpoint": f"{self.api_root}/oauth2/token",
+        }
         return {
             "api_url": self.api_url,
             "token_endpoint": f"{self.api_root}/oauth2/token",

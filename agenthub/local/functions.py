@@ -34,6 +34,8 @@ LOCAL_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "local",
 }
 WORKER_START_SECONDS = 60.0
+# Put on a worker's reply queue when its output closes: the process exited (or crashed).
+_EXITED: dict[str, Any] = {"exited": True}
 
 
 class FunctionNotFound(LookupError):
@@ -92,7 +94,7 @@ class Worker:
                 self._replies.put(json.loads(line))
             except json.JSONDecodeError:
                 self._log.write(line)
-        self._replies.put(None)
+        self._replies.put(_EXITED)
 
     def _copy_logs(self) -> None:
         for line in self._stderr:
@@ -100,6 +102,7 @@ class Worker:
             self._log.flush()
 
     def _next_reply(self, timeout: float) -> dict[str, Any] | None:
+        """The worker's next reply, `_EXITED` once its process has gone, or None on timeout."""
         try:
             return self._replies.get(timeout=timeout)
         except queue.Empty:
@@ -126,9 +129,9 @@ class Worker:
             return self._crashed(request_id, started)
         reply = self._next_reply(timeout)
         elapsed = (time.perf_counter() - started) * 1000
+        if reply is _EXITED:
+            return self._crashed(request_id, started)
         if reply is None:
-            if not self.alive:
-                return self._crashed(request_id, started)
             self.kill()
             error = {
                 "errorType": "Sandbox.Timedout",

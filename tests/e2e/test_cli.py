@@ -105,6 +105,16 @@ def test_a_token_for_a_reader_has_only_the_read_scope(
     assert response.status_code == 403
 
 
+def test_a_second_local_cloud_on_the_same_state_is_refused(
+    local_up: tuple[subprocess.Popen[str], str], state_dir: Path
+) -> None:
+    result = run(["local", "up", "--port", str(free_port())], state_dir)
+
+    assert result.returncode == 2
+    assert "a local cloud is already running" in result.stderr
+    assert "AGENTHUB_STATE_DIR" in result.stderr
+
+
 def test_a_busy_port_is_a_clear_error(state_dir: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
