@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
+
 from agenthub import PROJECT_ROOT
 from agenthub.client import HubClient, Reply
 from agenthub.local.cloud import LocalCloud, LocalCloudConfig, LocalCloudError
@@ -22,6 +24,7 @@ from agenthub.local.emulator import PortInUse
 from agenthub.local.tokens import user_token
 
 SAMPLES = PROJECT_ROOT / "events" / "front_door"
+DATASETS = PROJECT_ROOT / "events" / "customization"
 USER = "demo"
 
 
@@ -32,6 +35,7 @@ class Scenario:
     expect: str  # a terminal status, "replayed", or an HTTP status such as "400"
     body: dict[str, Any] | None = None  # instead of a sample's body
     same_as: str | None = None  # resend an earlier scenario's request (same key and body)
+    dataset: str | None = None  # a file in events/customization/ to upload first, as the input's dataset
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Outcome:
     excerpt: str = ""
     request_id: str = ""
     got: str = ""
+    details: list[str] = field(default_factory=list)
 
     @property
     def as_expected(self) -> bool:
@@ -64,6 +69,33 @@ SCENARIOS = [
     Scenario("chained: preprocess, then invoke", "post_request_chained.json", "SUCCEEDED"),
     Scenario("the first request again (same key)", None, "replayed", same_as="preprocess a document"),
     Scenario("an invalid request", "post_request_rejected.json", "400"),
+    Scenario(
+        "customize Nova Lite (SFT, LoRA)",
+        "post_request_customize.json",
+        "SUCCEEDED",
+        dataset="sft_dataset.jsonl",
+    ),
+    Scenario(
+        "customize with an invalid dataset",
+        "post_request_customize.json",
+        "FAILED",
+        dataset="sft_dataset_invalid.jsonl",
+    ),
+    Scenario(
+        "an unsupported customization",
+        None,
+        "400",
+        body={
+            "pipeline": "customize",
+            "input": {
+                "method": "ppo",
+                "technique": "lora",
+                "base_model": "amazon.nova-lite-v1:0",
+                "dataset_id": "ds-any",
+                "output_model_name": "never-trained",
+            },
+        },
+    ),
 ]
 
 
@@ -72,10 +104,31 @@ def _sample(name: str) -> tuple[dict[str, Any], str]:
     return json.loads(event["body"]), event["headers"]["Idempotency-Key"]
 
 
+def _upload(client: HubClient, dataset: str) -> str:
+    """Uploads events/customization/<dataset> through a presigned POST; returns its dataset id."""
+    created = client.post("/v1/datasets")
+    form = created.body["upload"]
+    content = (DATASETS / dataset).read_bytes()
+    posted = requests.post(
+        form["url"], data=form["fields"], files={form["file_field"]: (dataset, content)}, timeout=60
+    )
+    posted.raise_for_status()
+    return str(created.body["dataset_id"])
+
+
 def _excerpt(view: dict[str, Any]) -> str:
     result, error = view.get("result"), view.get("error")
+    if error and error.get("report"):
+        problems = [problem for report in error["report"] for problem in report["errors"]]
+        return f"{error['error']}: " + "; ".join(
+            f"line {problem['line']}: {problem['problem']}" if problem["line"] else problem["problem"]
+            for problem in problems
+        )
     if error:
         return f"{error.get('error')}: {error.get('cause', '')}"
+    if isinstance(result, dict) and "model" in result:
+        model = result["model"]
+        return f"model {model.get('arn') or model.get('artifacts_uri')} ({result.get('backend')})"
     if not isinstance(result, dict):
         return ""
     if "output_text" in result:
@@ -85,6 +138,17 @@ def _excerpt(view: dict[str, Any]) -> str:
         chunks, words, tokens = stats.get("chunks"), stats.get("words"), stats.get("estimated_tokens")
         return f"{chunks} chunk(s), {words} words, ~{tokens} tokens"
     return json.dumps(result)
+
+
+def _report_lines(view: dict[str, Any]) -> list[str]:
+    """A failed dataset validation's report, one problem per line."""
+    error = view.get("error") or {}
+    lines = []
+    for report in error.get("report") or []:
+        for problem in report["errors"]:
+            where = f"line {problem['line']}" if problem["line"] else "dataset"
+            lines.append(f"{report['role']} {where}: {problem['problem']}")
+    return lines
 
 
 def _status_path(view: dict[str, Any]) -> list[str]:
@@ -105,6 +169,9 @@ def _run(client: HubClient, scenario: Scenario, sent: dict[str, tuple[dict[str, 
         first_id = ""
     else:
         body, key, first_id = scenario.body or {}, str(uuid.uuid4()), ""
+    if scenario.dataset:
+        body = {**body, "input": {**body["input"], "dataset_id": _upload(client, scenario.dataset)}}
+        key = str(uuid.uuid4())
     outcome.pipeline = str(body.get("pipeline", ""))
     reply: Reply = client.submit(body, key)
     if reply.status != 202:
@@ -136,6 +203,7 @@ def _run(client: HubClient, scenario: Scenario, sent: dict[str, tuple[dict[str, 
         outcome.got = str(view.get("status"))
         outcome.path = _status_path(view)
         outcome.excerpt = outcome.excerpt or _excerpt(view)
+        outcome.details = _report_lines(view)
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -181,6 +249,11 @@ def run_demo(config: LocalCloudConfig | None = None, out: Callable[[str], None] 
         sent: dict[str, tuple[dict[str, Any], str, str]] = {}
         outcomes = [_run(client, scenario, sent) for scenario in SCENARIOS]
         _table(outcomes, out)
+        for outcome in outcomes:
+            if outcome.details:
+                out(f"\n{outcome.scenario.label}, the validator's report:")
+                for line in outcome.details:
+                    out(f"  {line}")
         out("")
         unexpected = [outcome for outcome in outcomes if not outcome.as_expected]
         out(

@@ -8,7 +8,9 @@ Each adaptation closes a gap between moto and AWS that the hub's own resources r
   name, so `aws-sdk:bedrockruntime:converse` asks for a client called "bedrockruntime", and it
   names errors after that lowercase name. Step Functions uses the boto3 service (bedrock-runtime)
   and names errors `<ServiceName>.<Exception>` in PascalCase (`BedrockRuntime.ThrottlingException`),
-  which is what the state machines' Retry and Catch match. Step Functions also takes an SDK
+  which is what the state machines' Retry and Catch match; the error name is the service's error
+  code (plus "Exception" when it lacks it), where moto uses botocore's exception class, which is a
+  generic one for codes the service's model does not list. Step Functions also takes an SDK
   integration's parameters in PascalCase at every level and returns its result in PascalCase
   (`Arguments: {"ModelId": ..., "Messages": [{"Role": ...}]}`, `$states.result.StopReason`);
   moto passes them to boto3 as they are, which drops camelCase APIs' fields. Both directions are
@@ -89,6 +91,13 @@ def _map_sdk_integration_services() -> None:
     )
 
     names = sdk_service_names()
+    task = state_task_service_aws_sdk.StateTaskServiceAwsSdk
+
+    def exception_name(service_name: str, error: Exception) -> str:
+        code = getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__
+        return f"{service_name}.{code}" if code.endswith("Exception") else f"{service_name}.{code}Exception"
+
+    task._normalise_exception_name = staticmethod(exception_name)  # type: ignore[method-assign,assignment]
     overrides = state_task_service.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES
     for sdk_name, (boto_name, prefix) in names.items():
         if sdk_name != boto_name:

@@ -6,8 +6,9 @@ for them) with predictable results:
 
 - Converse replies are a pure function of the request: the model id, the newest user message,
   and how many earlier turns the conversation carries (so session memory is visible).
-- Customization and training jobs walk a scripted lifecycle, one status per describe call:
-  by default InProgress twice, then Completed, writing a metrics file to the job's output.
+- Customization and training jobs walk a scripted lifecycle: the first status is the job's at
+  creation, and each describe call moves it one step (by default: InProgress, InProgress,
+  Completed), writing a metrics file to the job's output when it completes.
 - Faults are injected with rules (`POST /_agenthub/faults`): an operation, an optional substring
   the request must contain (so a test can aim at its own request), and what to do instead: an
   AWS error, a delay, a blocked or empty reply, a job lifecycle. The same rules reach Lambda
@@ -61,6 +62,7 @@ class FaultRule:
     lifecycle: list[str] | None = None
     delay_seconds: float = 0.0
     function: str = ""  # for "Invoke": part of the function's name
+    after_effect: bool = False  # do what was asked, then answer with the error (a lost response)
     failure_message: str = "the training job failed (injected by the local stand-in)"
     hits: int = 0
 
@@ -122,7 +124,7 @@ def converse_reply(model_id: str, request: dict[str, Any]) -> tuple[str, int]:
     user_turns = [m for m in messages if m.get("role") == "user"]
     newest = " ".join(part.get("text", "") for part in (user_turns[-1]["content"] if user_turns else []))
     words = len(newest.split())
-    reply = f"[local {model_id}] You sent {words} words"
+    reply = f"[local {model_id}] You sent {words} word{'' if words == 1 else 's'}"
     earlier = len(user_turns) - 1
     if earlier:
         first = " ".join(part.get("text", "") for part in user_turns[0]["content"])
@@ -156,6 +158,12 @@ class StandIns:
             return sum(
                 1 for op, called, body in self.calls if op == operation and match in body and target in called
             )
+
+    def job_status(self, name: str) -> str | None:
+        """A job's status as the service would report it now, without advancing its lifecycle."""
+        with self._lock:
+            job = self._jobs.get(name)
+            return job.status if job else None
 
     def clear_rules(self) -> None:
         with self._lock:
@@ -285,7 +293,7 @@ class StandIns:
 
     def _create_bedrock_job(self, text: str) -> Response:
         rule = self.rule_for("CreateModelCustomizationJob", text)
-        if rule and rule.error:
+        if rule and rule.error and not rule.after_effect:
             return _rest_error(rule.error, rule.message or "injected")
         request = json.loads(text)
         name = request["jobName"]
@@ -299,6 +307,8 @@ class StandIns:
             return _rest_error("ConflictException", f"a model customization job named {name} already exists")
         arn = f"{self._arn_prefix}:model-customization-job/{uuid.uuid4().hex[:12]}"
         self._new_job("bedrock", name, arn, request, rule)
+        if rule and rule.error:
+            return _rest_error(rule.error, rule.message or "injected after the job was created")
         return _json(201, {"jobArn": arn})
 
     def _describe_bedrock_job(self, identifier: str) -> Response:
@@ -392,7 +402,7 @@ class StandIns:
 
     def _sagemaker(self, operation: str, text: str) -> Response:
         rule = self.rule_for(operation, text)
-        if rule and rule.error:
+        if rule and rule.error and not rule.after_effect:
             return _json11_error(rule.error, rule.message or "injected")
         request = json.loads(text or "{}")
         name = request.get("TrainingJobName", "")
@@ -405,6 +415,8 @@ class StandIns:
                 )
             arn = f"arn:aws:sagemaker:{self._region}:{self._account_id}:training-job/{name.lower()}"
             self._new_job("sagemaker", name, arn, request, rule)
+            if rule and rule.error:
+                return _json11_error(rule.error, rule.message or "injected after the job was created")
             return _json(200, {"TrainingJobArn": arn}, "application/x-amz-json-1.1")
         job = self._jobs.get(name)
         if job is None or job.kind != "sagemaker":

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared.catalog import CatalogRow, StoredValue, from_item, request_key, to_item
+from shared.catalog import MODEL_PK_PREFIX, CatalogRow, StoredValue, from_item, request_key, to_item
 from shared.contracts import memory_session_key
 
 if TYPE_CHECKING:
@@ -61,6 +61,23 @@ class Catalog:
                 return False
             raise
         return True
+
+    def register_model(
+        self, subject: str, request_id: str, model: dict[str, Any], registered_at: str
+    ) -> None:
+        """Records a customized model under its caller and name; a later job of that name adds a version."""
+        name = str(model["name"])
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"{MODEL_PK_PREFIX}{subject}#{name}"},
+                "sk": {"S": f"REQUEST#{request_id}"},
+                "subject": {"S": subject},
+                "created_at": {"S": registered_at},
+                "request_id": {"S": request_id},
+                "model": {"S": json.dumps(model, sort_keys=True)},
+            },
+        )
 
 
 class AgentMemory:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.catalog import CatalogRow, HistoryEntry, StoredValue
-from shared.contracts import CANCEL_REQUESTED, REQUEST_ACCEPTED, Outcome, RequestStatus
+from shared.contracts import CANCEL_REQUESTED, FINAL_STAGE, REQUEST_ACCEPTED, Outcome, RequestStatus
 from shared.hub import HubEvent
 
 _RANK = {
@@ -41,7 +41,7 @@ def status_for(event: HubEvent) -> RequestStatus:
         # A cancel request changes nothing by itself: the pipeline answers with `<stage>.cancelled`.
         return RequestStatus.ACCEPTED
     outcome = event.outcome
-    if outcome == Outcome.COMPLETED and event.stage == event.pipeline:
+    if outcome == Outcome.COMPLETED and event.stage == FINAL_STAGE.get(event.pipeline, event.pipeline):
         return RequestStatus.SUCCEEDED
     if outcome == Outcome.FAILED:
         return RequestStatus.FAILED

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MAX_WRITE_ATTEMPTS = 8
+CUSTOMIZATION_COMPLETED = "customization.completed"
 _LAKE_FOLDERS = {
     Outcome.COMPLETED.value: "results",
     Outcome.FAILED.value: "errors",
@@ -73,6 +74,7 @@ class CoreWriter:
         # an object that is not there yet.
         parts = self._store_parts(event, payload)
         self._remember_turn(event, payload)
+        self._register_model(event, payload)
         for _ in range(MAX_WRITE_ATTEMPTS):
             row = self._catalog.get(event.request_id)
             updated = apply_event(row, event, parts, now=datetime.now(UTC).isoformat())
@@ -104,6 +106,13 @@ class CoreWriter:
             return StoredParts()
         return StoredParts(
             output=self._lake.store(f"{folder}/{event.request_id}/{event.stage}.json", payload)
+        )
+
+    def _register_model(self, event: HubEvent, result: dict[str, Any]) -> None:
+        if event.event_type != CUSTOMIZATION_COMPLETED or "model" not in result:
+            return
+        self._catalog.register_model(
+            event.subject, event.request_id, result["model"], event.occurred_at.isoformat()
         )
 
     def _remember_turn(self, event: HubEvent, turn: dict[str, Any]) -> None:

@@ -20,9 +20,15 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from front_door.requests import FrontDoorSettings, InvalidRequest, RequestNotFound, RequestService
+from front_door.requests import (
+    FrontDoorSettings,
+    InvalidRequest,
+    RequestAlreadyFinished,
+    RequestNotFound,
+    RequestService,
+)
 from shared.config import load_settings
-from shared.contracts import InvokeRequest, PreprocessRequest, SubmitRequest
+from shared.contracts import SubmitRequest
 from shared.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -79,28 +85,45 @@ def submit_request(
         ),
     ],
 ) -> Response[dict[str, Any]]:
-    accepted = service().accept(caller(WRITE_SCOPE), idempotency_key, _narrow(request))
+    accepted = service().accept(caller(WRITE_SCOPE), idempotency_key, request)
     metrics.add_metric(
         name="RequestsReplayed" if accepted.replayed else "RequestsAccepted", unit=MetricUnit.Count, value=1
     )
-    headers = {"Location": f"/v1/requests/{accepted.request_id}"}
+    base = public_base_path()
+    headers = {"Location": accepted.location(base)}
     if accepted.replayed:
         headers["Idempotency-Replayed"] = "true"
-    return Response(status_code=202, content_type="application/json", body=accepted.body(), headers=headers)
+    return Response(
+        status_code=202, content_type="application/json", body=accepted.body(base), headers=headers
+    )
 
 
-def _narrow(request: Any) -> PreprocessRequest | InvokeRequest:
-    if not isinstance(
-        request, PreprocessRequest | InvokeRequest
-    ):  # pragma: no cover - the union admits nothing else
-        raise TypeError(f"unexpected request type {type(request).__name__}")
-    return request
+def public_base_path() -> str:
+    """What precedes the API's own paths in the URL the caller used: the stage (`/prod`) on the
+    execute-api domain, a base path on a custom domain, nothing behind a bare path."""
+    event = app.current_event
+    full, own = event.request_context.path or "", event.path
+    return full[: -len(own)] if own and full.endswith(own) else ""
 
 
 @app.get("/v1/requests/<request_id>")
 @tracer.capture_method
 def get_request(request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)]) -> dict[str, Any]:
     return service().status(caller(READ_SCOPE), request_id)
+
+
+@app.post("/v1/requests/<request_id>/cancel")
+@tracer.capture_method
+def cancel_request(request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)]) -> Response[dict[str, Any]]:
+    cancelling = service().cancel(caller(WRITE_SCOPE), request_id)
+    return Response(status_code=202, content_type="application/json", body=cancelling)
+
+
+@app.post("/v1/datasets")
+@tracer.capture_method
+def new_dataset() -> Response[dict[str, Any]]:
+    upload = service().datasets.new_upload(caller(WRITE_SCOPE))
+    return Response(status_code=201, content_type="application/json", body=upload)
 
 
 @app.exception_handler(RequestValidationError)
@@ -117,7 +140,9 @@ def _invalid_request(error: RequestValidationError) -> Response[Any]:
         if location[:1] == ["header"]:
             location = [f"header {location[1] if len(location) > 1 else ''}".strip()]
         # Discriminated unions put the chosen variant's tag in the path: drop it.
-        location = [part for part in location if part not in ("preprocess", "invoke")] or location
+        location = [
+            part for part in location if part not in ("preprocess", "invoke", "customize")
+        ] or location
         problems.append({"field": ".".join(location) or "body", "problem": issue.get("msg", "is invalid")})
     return error_response(400, "the request is invalid", problems)
 
@@ -130,6 +155,11 @@ def _not_allowed(error: InvalidRequest) -> Response[Any]:
 @app.exception_handler(RequestNotFound)
 def _not_found(error: RequestNotFound) -> Response[Any]:
     return error_response(404, f"no request {error.args[0]} for this caller")
+
+
+@app.exception_handler(RequestAlreadyFinished)
+def _already_finished(error: RequestAlreadyFinished) -> Response[Any]:
+    return error_response(409, str(error))
 
 
 @app.exception_handler(IdempotencyValidationError)

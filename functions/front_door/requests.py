@@ -25,10 +25,20 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyVa
 from botocore.exceptions import ClientError
 from pydantic import Field, TypeAdapter, field_validator
 
+from front_door.datasets import DatasetUploads
 from shared import aws
 from shared.catalog import CatalogRow, from_item, request_key
 from shared.config import Settings
-from shared.contracts import REQUEST_ACCEPTED, InvokeRequest, PreprocessRequest, SubmitRequest, stages_of
+from shared.contracts import (
+    CANCEL_REQUESTED,
+    REQUEST_ACCEPTED,
+    AnyRequest,
+    CustomizeRequest,
+    InvokeRequest,
+    SubmitRequest,
+    stages_of,
+)
+from shared.customization_contract import UnsupportedCustomization, backend_for, hyperparameters_for
 from shared.hub import HubPublisher, new_event, split_s3_uri
 
 if TYPE_CHECKING:
@@ -39,7 +49,7 @@ if TYPE_CHECKING:
 
 SOURCE = "front-door"
 RESULT_URL_SECONDS = 900
-_submit_adapter: TypeAdapter[PreprocessRequest | InvokeRequest] = TypeAdapter(SubmitRequest)
+_submit_adapter: TypeAdapter[AnyRequest] = TypeAdapter(SubmitRequest)
 
 
 class FrontDoorSettings(Settings):
@@ -51,6 +61,8 @@ class FrontDoorSettings(Settings):
     ALLOWED_MODEL_IDS: list[str]
     DEFAULT_MODEL_ID: str
     MAX_REQUEST_BYTES: int = Field(default=1024 * 1024, gt=0)
+    DATASET_MAX_BYTES: int = Field(default=1024**3, gt=0)
+    DATASET_UPLOAD_SECONDS: int = Field(default=900, gt=0, le=7 * 86_400)
 
     @field_validator("ALLOWED_MODEL_IDS", mode="before")
     @classmethod
@@ -73,6 +85,10 @@ class RequestNotFound(LookupError):
     """No request with that id belongs to the caller."""
 
 
+class RequestAlreadyFinished(ValueError):
+    """The request reached a terminal status; there is nothing left to cancel."""
+
+
 @dataclass(frozen=True)
 class Acceptance:
     request_id: str
@@ -80,14 +96,17 @@ class Acceptance:
     stages: tuple[str, ...]
     replayed: bool
 
-    def body(self) -> dict[str, Any]:
+    def body(self, base_path: str = "") -> dict[str, Any]:
         return {
             "request_id": self.request_id,
             "status": "ACCEPTED",
             "pipeline": self.pipeline,
             "stages": list(self.stages),
-            "links": {"self": f"/v1/requests/{self.request_id}"},
+            "links": {"self": self.location(base_path)},
         }
+
+    def location(self, base_path: str = "") -> str:
+        return f"{base_path}/v1/requests/{self.request_id}"
 
 
 class RequestIdLedger:
@@ -157,6 +176,9 @@ class RequestService:
         self._s3 = s3
         self._publisher = publisher
         self._ledger = RequestIdLedger(settings.IDEMPOTENCY_TABLE, dynamodb)
+        self.datasets = DatasetUploads(
+            settings.DATA_LAKE_BUCKET, s3, settings.DATASET_MAX_BYTES, settings.DATASET_UPLOAD_SECONDS
+        )
         self._catalog = CatalogReader(settings.CATALOG_TABLE, dynamodb)
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="[subject, idempotency_key]",
@@ -181,10 +203,8 @@ class RequestService:
     def register_context(self, context: LambdaContext) -> None:
         self.idempotency.register_lambda_context(context)
 
-    def accept(
-        self, subject: str, idempotency_key: str, request: PreprocessRequest | InvokeRequest
-    ) -> Acceptance:
-        self._check_allowed(request)
+    def accept(self, subject: str, idempotency_key: str, request: AnyRequest) -> Acceptance:
+        self._check_allowed(subject, request)
         submission = {
             "subject": subject,
             "idempotency_key": idempotency_key,
@@ -220,7 +240,21 @@ class RequestService:
         )
         return {"request_id": request_id, "pipeline": request.pipeline, "stages": list(stages)}
 
-    def _check_allowed(self, request: PreprocessRequest | InvokeRequest) -> None:
+    def _check_allowed(self, subject: str, request: AnyRequest) -> None:
+        if isinstance(request, CustomizeRequest):
+            try:
+                backend_for(request.input)
+                hyperparameters_for(request.input)
+            except UnsupportedCustomization as error:
+                raise InvalidRequest(error.field, error.problem) from error
+            for field, dataset in (
+                ("input.dataset_id", request.input.dataset_id),
+                ("input.validation_dataset_id", request.input.validation_dataset_id),
+            ):
+                if dataset and not self.datasets.exists(subject, dataset):
+                    raise InvalidRequest(
+                        field, f"no dataset {dataset} was uploaded by this caller (POST /v1/datasets)"
+                    )
         if isinstance(request, InvokeRequest):
             model_id = request.input.model_id or self._settings.DEFAULT_MODEL_ID
             if model_id not in self._settings.ALLOWED_MODEL_IDS:
@@ -229,12 +263,32 @@ class RequestService:
                     "input.model_id", f"{model_id!r} is not allowed here; allowed: {allowed}"
                 )
 
-    def status(self, subject: str, request_id: str) -> dict[str, Any]:
+    def _owned(self, subject: str, request_id: str) -> CatalogRow:
         row = self._catalog.get(request_id)
         if row is None or row.subject != subject:
             # Another caller's request is indistinguishable from a missing one.
             raise RequestNotFound(request_id)
-        return self._view(row)
+        return row
+
+    def status(self, subject: str, request_id: str) -> dict[str, Any]:
+        return self._view(self._owned(subject, request_id))
+
+    def cancel(self, subject: str, request_id: str) -> dict[str, Any]:
+        """Asks the request's pipeline, through the hub, to stop; it answers with <stage>.cancelled."""
+        row = self._owned(subject, request_id)
+        if row.status.is_terminal:
+            raise RequestAlreadyFinished(f"request {request_id} already ended {row.status.value}")
+        self._publisher.publish(
+            new_event(
+                event_type=CANCEL_REQUESTED,
+                request_id=request_id,
+                pipeline=row.pipeline,
+                source=SOURCE,
+                subject=subject,
+                payload={"status_when_asked": row.status.value},
+            )
+        )
+        return {"request_id": request_id, "status": row.status.value, "cancel_requested": True}
 
     def _view(self, row: CatalogRow) -> dict[str, Any]:
         view: dict[str, Any] = {

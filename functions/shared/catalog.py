@@ -16,7 +16,6 @@ from shared.contracts import RequestStatus
 REQUEST_PK_PREFIX = "REQUEST#"
 REQUEST_SK = "REQUEST"
 MODEL_PK_PREFIX = "MODEL#"
-MODEL_SK = "MODEL"
 
 
 class HistoryEntry(BaseModel):

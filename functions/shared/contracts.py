@@ -11,8 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Pipeline = Literal["preprocess", "invoke"]
-PIPELINES: tuple[str, ...] = ("preprocess", "invoke")
+from shared.customization_contract import CustomizeInput
+
+Pipeline = Literal["preprocess", "invoke", "customize"]
+PIPELINES: tuple[str, ...] = ("preprocess", "invoke", "customize")
 
 REQUEST_ACCEPTED = "request.accepted"
 CANCEL_REQUESTED = "request.cancel_requested"
@@ -95,14 +97,24 @@ class InvokeRequest(Contract):
     input: InvokeInput
 
 
-SubmitRequest = Annotated[PreprocessRequest | InvokeRequest, Field(discriminator="pipeline")]
+class CustomizeRequest(Contract):
+    pipeline: Literal["customize"]
+    input: CustomizeInput
 
 
-def stages_of(request: PreprocessRequest | InvokeRequest) -> tuple[str, ...]:
+AnyRequest = PreprocessRequest | InvokeRequest | CustomizeRequest
+SubmitRequest = Annotated[AnyRequest, Field(discriminator="pipeline")]
+
+
+# The stage whose `<stage>.completed` finishes a request of each pipeline.
+FINAL_STAGE = {"preprocess": "preprocess", "invoke": "invoke", "customize": "customization"}
+
+
+def stages_of(request: AnyRequest) -> tuple[str, ...]:
     """The pipeline stages a request runs through, in order. A chained invoke runs preprocess first."""
     if isinstance(request, InvokeRequest) and request.input.preprocess is not None:
         return ("preprocess", "invoke")
-    return (request.pipeline,)
+    return (FINAL_STAGE[request.pipeline],)
 
 
 def preprocess_input_of(pipeline: str, request_input: dict[str, Any]) -> PreprocessInput:

@@ -45,6 +45,10 @@ class Hub:
         assert self.cloud.emulator is not None
         return self.cloud.emulator.standins.count(operation, match, target)
 
+    def job_status(self, name: str) -> str | None:
+        assert self.cloud.emulator is not None
+        return self.cloud.emulator.standins.job_status(name)
+
     def invocations(self, logical_id: str) -> int:
         assert self.cloud.functions is not None
         assert self.cloud.stack is not None

@@ -275,3 +275,26 @@ def test_a_redelivered_trigger_message_starts_one_execution(hub: Hub, client: Hu
     ]
     assert [execution["name"] for execution in executions].count(f"preprocess-{request_id}") == 1
     assert history(client.get(request_id).body).count("preprocess.started") == 1
+
+
+def test_cancelling_an_invoke_request_ends_it_cancelled_and_its_late_answer_is_only_history(
+    hub: Hub, client: HubClient
+) -> None:
+    word = marker()
+    hub.fault(operation="Converse", match=word, delay_seconds=4, times=1)
+    request_id = invoke(client, f"slow and unwanted {word}")
+    client.wait(request_id, timeout=30, until=("RUNNING",))
+
+    asked = client.post(f"/v1/requests/{request_id}/cancel")
+    cancelled = client.wait(request_id)
+    deadline = time.monotonic() + 30
+    while "invoke.completed" not in history(client.get(request_id).body) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    later = client.get(request_id).body
+
+    assert asked.status == 202
+    assert cancelled["status"] == "CANCELLED"
+    assert "invoke.cancelled" in history(cancelled)
+    assert "invoke.completed" in history(later)
+    assert later["status"] == "CANCELLED"
+    assert later["result"] is None

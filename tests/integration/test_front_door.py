@@ -51,7 +51,9 @@ def test_a_request_is_accepted_once_and_published_with_its_routing_attributes(
     accepted = body(response)
     assert accepted["status"] == "ACCEPTED"
     assert accepted["pipeline"] == "invoke"
-    assert response["headers"]["Location"] == f"/v1/requests/{accepted['request_id']}"
+    # The sample event came through the "prod" stage: links keep the caller's prefix.
+    assert response["headers"]["Location"] == f"/prod/v1/requests/{accepted['request_id']}"
+    assert accepted["links"]["self"] == response["headers"]["Location"]
     assert "Idempotency-Replayed" not in response["headers"]
     messages = drain(stack.ref("CoreWriterQueue"))
     assert len(messages) == 1

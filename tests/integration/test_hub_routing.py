@@ -9,7 +9,14 @@ from shared.hub import HubPublisher, new_event
 from tests.support.events import api_event
 from tests.support.moto_stack import FunctionRunner, client, drain, hub_messages
 
-SUBSCRIBER_QUEUES = ("CoreWriterQueue", "PreprocessQueue", "InvokeQueue")
+SUBSCRIBER_QUEUES = (
+    "CoreWriterQueue",
+    "PreprocessQueue",
+    "InvokeQueue",
+    "CustomizeQueue",
+    "ProcessingCancelQueue",
+    "CustomizationCancelQueue",
+)
 
 
 def publish(stack: Stack, event_type: str, pipeline: str, first_stage: str | None = None) -> str:
@@ -48,7 +55,14 @@ def receivers(stack: Stack) -> dict[str, list[str]]:
         ("invoke.started", "invoke", None, {"CoreWriterQueue"}),
         ("invoke.completed", "invoke", None, {"CoreWriterQueue"}),
         ("invoke.failed", "invoke", None, {"CoreWriterQueue"}),
-        ("request.cancel_requested", "invoke", None, set()),
+        ("request.cancel_requested", "invoke", None, {"ProcessingCancelQueue"}),
+        ("request.cancel_requested", "preprocess", None, {"ProcessingCancelQueue"}),
+        ("request.cancel_requested", "customize", None, {"CustomizationCancelQueue"}),
+        ("request.accepted", "customize", "customization", {"CoreWriterQueue", "CustomizeQueue"}),
+        ("customization.progress", "customize", None, {"CoreWriterQueue"}),
+        ("customization.completed", "customize", None, {"CoreWriterQueue"}),
+        ("customization.cancelled", "customize", None, {"CoreWriterQueue"}),
+        ("invoke.cancelled", "invoke", None, {"CoreWriterQueue"}),
     ],
 )
 def test_each_event_reaches_exactly_the_queues_that_subscribe_to_it(

@@ -5,7 +5,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.config import ConfigError, Settings, load_settings
 from shared.contracts import (
+    FINAL_STAGE,
     PIPELINES,
+    CustomizeRequest,
     InvokeRequest,
     PreprocessInput,
     PreprocessRequest,
@@ -38,12 +40,10 @@ def test_preprocess_reads_its_own_input_and_refuses_a_request_without_a_preproce
         preprocess_input_of("invoke", {"prompt": "hi"})
 
 
-def test_every_pipeline_has_a_request_model() -> None:
-    tags = {
-        variant.model_fields["pipeline"].annotation.__args__[0]
-        for variant in (PreprocessRequest, InvokeRequest)
-    }  # type: ignore[union-attr]
-    assert tags == set(PIPELINES)
+def test_every_pipeline_has_a_request_model_and_a_final_stage() -> None:
+    variants = (PreprocessRequest, InvokeRequest, CustomizeRequest)
+    tags = {variant.model_fields["pipeline"].annotation.__args__[0] for variant in variants}  # type: ignore[union-attr]
+    assert tags == set(PIPELINES) == set(FINAL_STAGE)
 
 
 def test_unknown_fields_are_refused_rather_than_ignored() -> None:

@@ -69,7 +69,11 @@ def asl(request: pytest.FixtureRequest) -> Path:
 
 
 def test_there_are_state_machines_to_check() -> None:
-    assert {path.name for path in DEFINITIONS} >= {"preprocess.asl.json", "invoke_model.asl.json"}
+    assert {path.name for path in DEFINITIONS} >= {
+        "preprocess.asl.json",
+        "invoke_model.asl.json",
+        "nova_customization.asl.json",
+    }
 
 
 def test_definitions_use_jsonata(asl: Path) -> None:
@@ -116,15 +120,25 @@ def paths_to_an_end(asl: Path, start: str) -> Iterator[list[str]]:
         stack.extend([*path, name] for name in following)
 
 
-def test_every_catch_ends_in_a_failed_announcement(asl: Path) -> None:
+def test_every_catch_all_ends_in_a_failed_announcement(asl: Path) -> None:
     all_states = states(asl)
     for name, state in all_states.items():
         if (announced_event(state) or "").endswith(".failed"):
             continue  # the failure announcement itself can only stop
         for catcher in state.get("Catch", []):
+            if "States.ALL" not in catcher["ErrorEquals"]:
+                continue  # a named error caught to recover (see the next test)
             for path in paths_to_an_end(asl, catcher["Next"]):
                 announced = [announced_event(all_states[step]) or "" for step in path]
                 assert any(event.endswith(".failed") for event in announced), f"{name} -> {' -> '.join(path)}"
+
+
+def test_a_catch_that_recovers_names_its_error_and_says_why(asl: Path) -> None:
+    for name, state in states(asl).items():
+        for catcher in state.get("Catch", []):
+            if "States.ALL" not in catcher["ErrorEquals"]:
+                assert all(not error.startswith("States.") for error in catcher["ErrorEquals"]), name
+                assert catcher.get("Comment"), f"{name}: a recovering Catch says why it recovers"
 
 
 def test_every_failure_announcement_stops_the_execution_as_failed(asl: Path) -> None:

@@ -1,0 +1,238 @@
+"""Plan the customization job: route the request by the capability table and build the job request.
+
+Input: the hub event that started the pipeline. Output: the backend, the job's name (derived from
+the request id, so a retried start never makes a second job), where the datasets are, and the
+service's own job request, ready for the state machine to start as it is.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared import aws
+from shared.config import Settings, load_settings
+from shared.customization_contract import (
+    BEDROCK_CUSTOMIZATION_TYPE,
+    Backend,
+    CustomizeInput,
+    Method,
+    Technique,
+    UnsupportedCustomization,
+    backend_for,
+    dataset_key,
+    hyperparameters_for,
+)
+from shared.hub import HubEvent, load_payload
+from shared.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_s3 import S3Client
+
+JOB_NAME_LIMIT = 63
+BEDROCK_HYPERPARAMETER_NAMES = {
+    "epochs": "epochCount",
+    "learning_rate": "learningRate",
+    "warmup_steps": "learningRateWarmupSteps",
+    "batch_size": "batchSize",
+}
+SAGEMAKER_HYPERPARAMETER_NAMES = {
+    "epochs": "max_epochs",
+    "learning_rate": "lr",
+    "warmup_steps": "warmup_steps",
+    "batch_size": "global_batch_size",
+    "lora_rank": "lora_rank",
+    "lora_alpha": "lora_alpha",
+    "beta": "beta",
+    "kl_coefficient": "kl_coefficient",
+}
+# SageMaker's own ceiling on a training job's run time.
+SAGEMAKER_MAX_RUNTIME_SECONDS = 28 * 86_400
+
+
+class PlanSettings(Settings):
+    DATA_LAKE_BUCKET: str
+    BEDROCK_CUSTOMIZATION_ROLE_ARN: str
+    SAGEMAKER_TRAINING_ROLE_ARN: str
+    NOVA_TRAINING_IMAGE_URI: str = ""
+    TRAINING_INSTANCE_TYPE: str = "ml.p5.48xlarge"
+    JOB_TIME_LIMIT_SECONDS: int = Field(gt=0)
+
+
+class InvalidCustomization(ValueError):
+    """The request cannot be trained as asked; retrying will not change that."""
+
+
+class BackendNotConfigured(RuntimeError):
+    """The deployment lacks a setting the chosen backend needs."""
+
+
+class PlanTask(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    event: HubEvent
+
+
+def job_name(request_id: str) -> str:
+    return f"agenthub-{request_id}"[:JOB_NAME_LIMIT].rstrip("-")
+
+
+class JobPlanner:
+    def __init__(self, settings: PlanSettings, s3: S3Client) -> None:
+        self._settings = settings
+        self._s3 = s3
+
+    def plan(self, event: HubEvent) -> dict[str, Any]:
+        try:
+            request = CustomizeInput.model_validate(load_payload(event, self._s3).get("input"))
+            backend = backend_for(request)
+            hyperparameters = hyperparameters_for(request)
+        except (ValidationError, UnsupportedCustomization) as error:
+            raise InvalidCustomization(str(error)) from error
+        bucket = self._settings.DATA_LAKE_BUCKET
+        name = job_name(event.request_id)
+        dataset = f"s3://{bucket}/{dataset_key(event.subject, request.dataset_id)}"
+        validation = (
+            f"s3://{bucket}/{dataset_key(event.subject, request.validation_dataset_id)}"
+            if request.validation_dataset_id
+            else None
+        )
+        output = f"s3://{bucket}/customization/{event.request_id}/"
+        plan: dict[str, Any] = {
+            "backend": backend.value,
+            "job_name": name,
+            "method": request.method.value,
+            "technique": request.technique.value,
+            "base_model": request.base_model,
+            "output_model_name": request.output_model_name,
+            "hyperparameters": hyperparameters,
+            "datasets": [{"role": "training", "uri": dataset}]
+            + ([{"role": "validation", "uri": validation}] if validation else []),
+            "output_uri": output,
+            "time_limit_seconds": self._settings.JOB_TIME_LIMIT_SECONDS,
+        }
+        if backend == Backend.BEDROCK:
+            plan["request"] = self._bedrock(
+                event, request, hyperparameters, name, dataset, validation, output
+            )
+        else:
+            plan["request"] = self._sagemaker(
+                event, request, hyperparameters, name, dataset, validation, output
+            )
+        logger.info("customization planned", extra={"request_id": event.request_id, "backend": backend.value})
+        metrics.add_metric(name="CustomizationsPlanned", unit=MetricUnit.Count, value=1)
+        return plan
+
+    def _bedrock(
+        self,
+        event: HubEvent,
+        request: CustomizeInput,
+        hyperparameters: dict[str, float],
+        name: str,
+        dataset: str,
+        validation: str | None,
+        output: str,
+    ) -> dict[str, Any]:
+        """CreateModelCustomizationJob's arguments, in Step Functions' PascalCase."""
+        job: dict[str, Any] = {
+            "JobName": name,
+            "CustomModelName": request.output_model_name,
+            "RoleArn": self._settings.BEDROCK_CUSTOMIZATION_ROLE_ARN,
+            # Bedrock returns the existing job for a repeated token: a retried start makes no second job.
+            "ClientRequestToken": event.request_id,
+            "BaseModelIdentifier": request.base_model,
+            "CustomizationType": BEDROCK_CUSTOMIZATION_TYPE[request.method],
+            "TrainingDataConfig": {"S3Uri": dataset},
+            "OutputDataConfig": {"S3Uri": output},
+            "HyperParameters": {
+                BEDROCK_HYPERPARAMETER_NAMES[key]: str(value)
+                for key, value in hyperparameters.items()
+                if key in BEDROCK_HYPERPARAMETER_NAMES
+            },
+            "JobTags": [{"Key": "agenthub:request", "Value": event.request_id}],
+        }
+        if validation:
+            job["ValidationDataConfig"] = {"Validators": [{"S3Uri": validation}]}
+        if request.method == Method.DISTILLATION:
+            job["CustomizationConfig"] = {
+                "DistillationConfig": {
+                    "TeacherModelConfig": {
+                        "TeacherModelIdentifier": request.teacher_model,
+                        "MaxResponseLengthForInference": int(hyperparameters["max_response_tokens"]),
+                    }
+                }
+            }
+            job.pop("HyperParameters")
+        return job
+
+    def _sagemaker(
+        self,
+        event: HubEvent,
+        request: CustomizeInput,
+        hyperparameters: dict[str, float],
+        name: str,
+        dataset: str,
+        validation: str | None,
+        output: str,
+    ) -> dict[str, Any]:
+        """CreateTrainingJob's arguments for a Nova recipe."""
+        image = self._settings.NOVA_TRAINING_IMAGE_URI
+        if not image:
+            raise BackendNotConfigured(
+                "this deployment has no NovaTrainingImageUri, so SageMaker-backed methods cannot run"
+            )
+        channels = [("train", dataset)] + ([("validation", validation)] if validation else [])
+        return {
+            "TrainingJobName": name,
+            "RoleArn": self._settings.SAGEMAKER_TRAINING_ROLE_ARN,
+            "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+            "HyperParameters": {
+                "recipe": f"nova-{request.method.value}-{request.technique.value}",
+                "base_model": request.base_model,
+                **{SAGEMAKER_HYPERPARAMETER_NAMES[key]: str(value) for key, value in hyperparameters.items()},
+            },
+            "InputDataConfig": [
+                {
+                    "ChannelName": channel,
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": uri,
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                    },
+                }
+                for channel, uri in channels
+            ],
+            "OutputDataConfig": {"S3OutputPath": output},
+            "ResourceConfig": {
+                "InstanceType": self._settings.TRAINING_INSTANCE_TYPE,
+                "InstanceCount": 4 if request.technique == Technique.FULL else 1,
+                "VolumeSizeInGB": 200,
+            },
+            "StoppingCondition": {
+                "MaxRuntimeInSeconds": min(
+                    self._settings.JOB_TIME_LIMIT_SECONDS, SAGEMAKER_MAX_RUNTIME_SECONDS
+                )
+            },
+            "Tags": [
+                {"Key": "agenthub:request", "Value": event.request_id},
+                {"Key": "agenthub:model-name", "Value": request.output_model_name},
+            ],
+        }
+
+
+@cache
+def planner() -> JobPlanner:
+    return JobPlanner(load_settings(PlanSettings), aws.s3())
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return planner().plan(PlanTask.model_validate(event).event)

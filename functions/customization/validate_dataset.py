@@ -1,0 +1,67 @@
+"""Validate the datasets: every dataset a customization plan names, streamed from the lake.
+
+Input: `{"plan": ...}` from the planning step. Output: one report per dataset and whether all are
+valid; the state machine starts no job unless they are.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field
+
+from customization.datasets import validate_object
+from shared import aws
+from shared.config import Settings, load_settings
+from shared.customization_contract import Method
+from shared.hub import split_s3_uri
+from shared.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+class ValidateSettings(Settings):
+    DATASET_MAX_BYTES: int = Field(gt=0)
+
+
+class DatasetRef(BaseModel):
+    role: str
+    uri: str
+
+
+class PlanRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    method: Method
+    datasets: list[DatasetRef]
+
+
+class ValidateTask(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    plan: PlanRef
+
+
+def validate(task: ValidateTask) -> dict[str, Any]:
+    reports = []
+    for dataset in task.plan.datasets:
+        bucket, key = split_s3_uri(dataset.uri)
+        report = validate_object(
+            aws.s3(), bucket, key, task.plan.method, load_settings(ValidateSettings).DATASET_MAX_BYTES
+        )
+        reports.append({"role": dataset.role, "uri": dataset.uri, **report.as_dict()})
+    valid = all(report["valid"] for report in reports)
+    metrics.add_metric(name="DatasetsValid" if valid else "DatasetsInvalid", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "datasets validated", extra={"valid": valid, "records": [report["records"] for report in reports]}
+    )
+    return {"valid": valid, "reports": reports}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return validate(ValidateTask.model_validate(event))

@@ -1,0 +1,64 @@
+"""Cancel a preprocess or invoke request: announce `<pipeline>.cancelled` on the hub.
+
+Express executions cannot be stopped, and they finish in seconds; the catalog keeps the first
+terminal status it is told, so a run that finishes after the cancellation is recorded in the
+request's history but does not change its CANCELLED status.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from shared import aws
+from shared.config import Settings, load_settings
+from shared.contracts import FINAL_STAGE, Outcome, stage_event
+from shared.hub import HubPublisher, new_event, parse_notification
+from shared.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+class CancelSettings(Settings):
+    HUB_TOPIC_ARN: str
+    DATA_LAKE_BUCKET: str
+
+
+@cache
+def hub() -> HubPublisher:
+    settings = load_settings(CancelSettings)
+    return HubPublisher(settings.HUB_TOPIC_ARN, settings.DATA_LAKE_BUCKET, aws.sns(), aws.s3())
+
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    event = parse_notification(record.body)
+    hub().publish(
+        new_event(
+            event_type=stage_event(FINAL_STAGE[event.pipeline], Outcome.CANCELLED),
+            request_id=event.request_id,
+            pipeline=event.pipeline,
+            source="processing",
+            subject=event.subject,
+            payload={"note": "a running Express execution finishes, but its result no longer counts"},
+        )
+    )
+    metrics.add_metric(name="RequestsCancelled", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

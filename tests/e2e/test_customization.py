@@ -1,0 +1,267 @@
+"""Nova customization end to end: presigned upload, the real Standard state machine, the job
+stand-ins' scripted lifecycles, and the catalog. Each test names its model uniquely, and the
+fault rules aim at that name."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from agenthub.client import HubClient
+from shared.hub import HubPublisher, new_event
+from tests.e2e.conftest import Hub
+
+SFT_RECORD = {
+    "schemaVersion": "bedrock-conversation-2024",
+    "system": [{"text": "Answer in one sentence."}],
+    "messages": [
+        {"role": "user", "content": [{"text": "What carries messages between services?"}]},
+        {"role": "assistant", "content": [{"text": "The hub topic."}]},
+    ],
+}
+DPO_RECORD = {"prompt": "What is the hub?", "chosen": "One SNS topic.", "rejected": "A database."}
+
+
+@pytest.fixture(scope="module")
+def client(hub: Hub) -> HubClient:
+    return hub.client("model-trainer")
+
+
+def upload(client: HubClient, records: list[Any]) -> str:
+    created = client.post("/v1/datasets")
+    assert created.status == 201, created.body
+    form = created.body["upload"]
+    body = "".join(json.dumps(record) + "\n" for record in records).encode()
+    posted = requests.post(
+        form["url"],
+        data=form["fields"],
+        files={"file": ("data.jsonl", body, "application/x-ndjson")},
+        timeout=30,
+    )
+    assert posted.status_code in (200, 204), posted.text
+    return str(created.body["dataset_id"])
+
+
+def customize(client: HubClient, dataset_id: str, name: str, **fields: Any) -> str:
+    request_input = {
+        "method": "sft",
+        "technique": "lora",
+        "base_model": "amazon.nova-lite-v1:0",
+        "dataset_id": dataset_id,
+        "output_model_name": name,
+        **fields,
+    }
+    reply = client.submit({"pipeline": "customize", "input": request_input})
+    assert reply.status == 202, reply.body
+    return str(reply.body["request_id"])
+
+
+def model_name() -> str:
+    return f"m-{uuid.uuid4().hex[:10]}"
+
+
+def events(view: dict[str, Any]) -> list[str]:
+    return [entry["event_type"] for entry in view["history"]]
+
+
+def test_sft_with_lora_trains_on_bedrock_and_registers_the_model(hub: Hub, client: HubClient) -> None:
+    name = model_name()
+    request_id = customize(client, upload(client, [SFT_RECORD] * 8), name)
+
+    view = client.wait(request_id, timeout=90)
+
+    assert view["status"] == "SUCCEEDED"
+    assert events(view)[:2] == ["request.accepted", "customization.started"]
+    assert events(view)[-1] == "customization.completed"
+    # The stand-in's default lifecycle: created InProgress, then InProgress and Completed at each check.
+    assert events(view).count("customization.progress") == 2
+    assert view["progress"]["status"] == "Completed"
+    result = view["result"]
+    assert result["backend"] == "bedrock"
+    assert result["model"]["arn"].startswith("arn:aws:bedrock:us-east-1:123456789012:custom-model/" + name)
+    assert result["hyperparameters"] == {
+        "epochs": 2,
+        "learning_rate": 1e-05,
+        "warmup_steps": 10,
+        "batch_size": 8,
+    }
+    registered = hub.aws("dynamodb").query(
+        TableName=hub.ref("CatalogTable"),
+        KeyConditionExpression="pk = :model",
+        ExpressionAttributeValues={":model": {"S": f"MODEL#{_subject(client)}#{name}"}},
+    )["Items"]
+    assert [json.loads(item["model"]["S"])["arn"] for item in registered] == [result["model"]["arn"]]
+    bucket, prefix = result["metrics_location"][len("s3://") :].split("/", 1)
+    metrics = hub.aws("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+    assert [item["Key"].rsplit("/", 1)[-1] for item in metrics] == ["training_metrics.csv"]
+
+
+def _subject(client: HubClient) -> str:
+    claims = json.loads(__import__("base64").urlsafe_b64decode(client.token.split(".")[1] + "=="))
+    return str(claims["sub"])
+
+
+def test_full_rank_dpo_runs_as_a_sagemaker_training_job(hub: Hub, client: HubClient) -> None:
+    request_id = customize(
+        client,
+        upload(client, [DPO_RECORD] * 8),
+        model_name(),
+        method="dpo",
+        technique="full",
+        hyperparameters={"beta": 0.2},
+    )
+
+    view = client.wait(request_id, timeout=90)
+
+    assert view["status"] == "SUCCEEDED", view["error"]
+    assert view["result"]["backend"] == "sagemaker"
+    assert view["result"]["model"]["artifacts_uri"].endswith(f"agenthub-{request_id}/output/model.tar.gz")
+    assert hub.job_status(f"agenthub-{request_id}") == "Completed"
+
+
+def test_an_invalid_dataset_fails_with_a_line_numbered_report_and_starts_no_job(
+    hub: Hub, client: HubClient
+) -> None:
+    name = model_name()
+    broken = (
+        [SFT_RECORD] * 5
+        + ["not a record"]
+        + [SFT_RECORD] * 2
+        + [{"schemaVersion": "bedrock-conversation-2024"}]
+    )
+    request_id = customize(client, upload(client, broken), name)
+
+    view = client.wait(request_id, timeout=60)
+
+    assert view["status"] == "FAILED"
+    assert view["error"]["error"] == "InvalidDataset"
+    (report,) = view["error"]["report"]
+    assert [error["line"] for error in report["errors"]] == [6, 9, None]
+    assert report["errors"][1]["problem"] == "messages must be a non-empty list"
+    assert report["errors"][2]["problem"] == "7 valid records; sft needs at least 8"
+    assert hub.calls("CreateModelCustomizationJob", name) == 0
+    assert hub.job_status(f"agenthub-{request_id}") is None
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "error", "cause"),
+    [
+        (["InProgress", "Failed"], "CustomizationJobFailed", "out of GPU memory at step 12"),
+        (["InProgress", "Stopped"], "CustomizationJobStopped", "stopped before it completed"),
+    ],
+)
+def test_a_job_that_fails_or_is_stopped_is_reported_with_its_arn_and_reason(
+    hub: Hub, client: HubClient, lifecycle: list[str], error: str, cause: str
+) -> None:
+    name = model_name()
+    hub.fault(operation="CreateModelCustomizationJob", match=name, lifecycle=lifecycle, failure_message=cause)
+
+    view = client.wait(customize(client, upload(client, [SFT_RECORD] * 8), name), timeout=60)
+
+    assert view["status"] == "FAILED"
+    assert view["error"]["error"] == error
+    assert cause in view["error"]["cause"]
+    assert view["error"]["job_arn"].startswith(
+        "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/"
+    )
+
+
+def test_a_job_past_its_time_limit_is_stopped_and_reported(hub: Hub, client: HubClient) -> None:
+    name = model_name()
+    hub.fault(operation="CreateTrainingJob", match=name, lifecycle=["InProgress"])
+    request_id = customize(client, upload(client, [DPO_RECORD] * 8), name, method="dpo", technique="lora")
+
+    view = client.wait(request_id, timeout=120)
+
+    assert view["status"] == "FAILED"
+    assert view["error"]["error"] == "CustomizationTimedOut"
+    assert "time limit of 20 seconds" in view["error"]["cause"]
+    assert hub.job_status(f"agenthub-{request_id}") == "Stopped"  # no job is left running
+
+
+def test_cancelling_stops_the_job_and_the_execution(hub: Hub, client: HubClient) -> None:
+    name = model_name()
+    hub.fault(operation="CreateModelCustomizationJob", match=name, lifecycle=["InProgress"])
+    request_id = customize(client, upload(client, [SFT_RECORD] * 8), name)
+    running = client.wait(request_id, timeout=60, until=("RUNNING",))
+    deadline = time.monotonic() + 30
+    while client.get(request_id).body["progress"] is None and time.monotonic() < deadline:
+        time.sleep(0.25)
+
+    asked = client.post(f"/v1/requests/{request_id}/cancel")
+    view = client.wait(request_id, timeout=60)
+
+    assert running["status"] == "RUNNING"
+    assert asked.status == 202
+    assert view["status"] == "CANCELLED"
+    assert events(view)[-1] == "customization.cancelled"
+    assert hub.job_status(f"agenthub-{request_id}") == "Stopped"
+    execution = hub.aws("stepfunctions").describe_execution(
+        executionArn=hub.ref("NovaCustomizationJob").replace(":stateMachine:", ":execution:")
+        + f":customization-{request_id}"
+    )
+    assert execution["status"] == "ABORTED"
+    assert client.post(f"/v1/requests/{request_id}/cancel").status == 409
+
+
+def test_a_redelivered_start_makes_one_execution_and_one_job(hub: Hub, client: HubClient) -> None:
+    name = model_name()
+    dataset = upload(client, [SFT_RECORD] * 8)
+    request_id = customize(client, dataset, name)
+    client.wait(request_id, timeout=90)
+    request_input = {
+        "method": "sft",
+        "technique": "lora",
+        "base_model": "amazon.nova-lite-v1:0",
+        "dataset_id": dataset,
+        "validation_dataset_id": None,
+        "teacher_model": None,
+        "hyperparameters": {},
+        "output_model_name": name,
+    }
+    again = new_event(
+        event_type="request.accepted",
+        request_id=request_id,
+        pipeline="customize",
+        source="front-door",
+        subject=_subject(client),
+        payload={"input": request_input, "stages": ["customization"]},
+        first_stage="customization",
+    )
+    HubPublisher(hub.ref("AgentCoreTopic"), hub.ref("DataLakeBucket"), hub.aws("sns"), hub.aws("s3")).publish(
+        again
+    )
+    time.sleep(3)
+
+    executions = hub.aws("stepfunctions").list_executions(stateMachineArn=hub.ref("NovaCustomizationJob"))[
+        "executions"
+    ]
+    assert [execution["name"] for execution in executions].count(f"customization-{request_id}") == 1
+    assert hub.calls("CreateModelCustomizationJob", name) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "technique", "records", "operation", "error"),
+    [
+        ("sft", "lora", [SFT_RECORD] * 8, "CreateModelCustomizationJob", "ThrottlingException"),
+        ("dpo", "full", [DPO_RECORD] * 8, "CreateTrainingJob", "ThrottlingException"),
+    ],
+)
+def test_a_start_whose_answer_was_lost_follows_the_job_it_made(
+    hub: Hub, client: HubClient, method: str, technique: str, records: list[Any], operation: str, error: str
+) -> None:
+    """The job was created but the answer never arrived; the retried start must not make a second one."""
+    name = model_name()
+    hub.fault(operation=operation, match=name, error=error, after_effect=True, times=1)
+
+    view = client.wait(
+        customize(client, upload(client, records), name, method=method, technique=technique), timeout=90
+    )
+
+    assert view["status"] == "SUCCEEDED", view["error"]
+    assert hub.calls(operation, name) == 2
