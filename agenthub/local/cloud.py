@@ -134,7 +134,12 @@ class LocalCloud:
                 raise LocalCloudError(f"the template cannot be deployed locally: {error}") from error
             logs = config.state_dir / "logs"
             functions = self.functions = FunctionHost(
-                stack.functions, config.region, emulator.url, logs, concurrency=config.concurrency
+                stack.functions,
+                config.region,
+                emulator.url,
+                logs,
+                concurrency=config.concurrency,
+                faults=emulator.invoke_fault,
             )
             emulator.functions = functions
             self.api = self._local_api(stack, emulator, functions, logs)

@@ -764,6 +764,13 @@ def _api_account(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> 
     return Deployed(logical_id)
 
 
+def _wait_condition_handle(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Deployed:
+    """Only ever waited on to order other resources; CloudFormation gives it a presigned URL."""
+    return Deployed(
+        f"https://cloudformation-waitcondition-{deployer.stack.region}.s3.amazonaws.com/{logical_id}"
+    )
+
+
 def _state_machine(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Deployed:
     definition = props.get("DefinitionString")
     if definition is None and "Definition" in props:
@@ -839,4 +846,5 @@ CREATORS: dict[str, Callable[[Deployer, str, dict[str, Any]], Deployed]] = {
     "AWS::ApiGateway::Stage": _api_stage,
     "AWS::ApiGateway::Account": _api_account,
     "AWS::StepFunctions::StateMachine": _state_machine,
+    "AWS::CloudFormation::WaitConditionHandle": _wait_condition_handle,
 }

@@ -5,6 +5,7 @@ moto. Three kinds are answered here instead, because moto cannot run them:
 
 - Lambda Invoke: handed to the function host (moto would need Docker);
 - Bedrock runtime, Bedrock customization jobs and SageMaker training jobs: the stand-ins;
+- SQS StartMessageMoveTask / ListMessageMoveTasks (dead-letter queue redrive), which moto lacks;
 - `/_agenthub/...`: the local cloud's control API (fault rules, health).
 
 moto's Step Functions interpreter calls services back at `localhost:$MOTO_PORT`, so executions
@@ -20,6 +21,7 @@ import os
 import re
 import socket
 import threading
+import time
 import uuid
 from typing import Any
 from urllib.parse import unquote
@@ -29,11 +31,12 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from agenthub.local import local_client, moto_adapter
-from agenthub.local.functions import FunctionHost, FunctionNotFound, Throttled
+from agenthub.local.functions import FunctionHost, FunctionNotFound, InjectedFault, Throttled
 from agenthub.local.standins import StandIns, _signing_service
 
 # One line per request from every server on loopback would drown what the local cloud reports.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+_MOVE_TASK_TARGETS = ("AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
 
@@ -72,12 +75,15 @@ class Emulator:
         self.url = f"http://{host}:{self.port}"
         self.standins = StandIns(region, account_id, lambda: self.client("s3"))
         self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+        self._move_tasks: list[dict[str, Any]] = []
+        self._previous_moto_port: str | None = None
 
     def client(self, service: str) -> Any:
         return local_client(service, self.region, self.url)
 
     def start(self) -> None:
         # The Step Functions interpreter inside moto calls services at localhost:$MOTO_PORT.
+        self._previous_moto_port = os.environ.get("MOTO_PORT")
         os.environ["MOTO_PORT"] = str(self.port)
         self._thread.start()
         response = requests.post(
@@ -86,6 +92,11 @@ class Emulator:
         response.raise_for_status()
 
     def stop(self) -> None:
+        if os.environ.get("MOTO_PORT") == str(self.port):
+            if self._previous_moto_port is None:
+                os.environ.pop("MOTO_PORT", None)
+            else:
+                os.environ["MOTO_PORT"] = self._previous_moto_port
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -101,8 +112,10 @@ class Emulator:
         }
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
+        target = headers.get("x-amz-target", "")
         ours = (
             path.startswith("/_agenthub/")
+            or target in _MOVE_TASK_TARGETS
             or _INVOKE_PATH.match(path)
             or headers.get("x-amz-target", "").startswith("SageMaker.")
             or _signing_service(headers.get("authorization", "")) == "bedrock"
@@ -125,6 +138,11 @@ class Emulator:
         )
         return [payload]
 
+    def invoke_fault(self, function_name: str, payload: bytes) -> InjectedFault | None:
+        """The fault rule (operation "Invoke") that applies to this invocation, if any."""
+        rule = self.standins.rule_for("Invoke", payload.decode(errors="replace"), function_name)
+        return InjectedFault(rule.error, rule.message) if rule and rule.error else None
+
     def _answer(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes] | None:
@@ -133,6 +151,17 @@ class Emulator:
         invoke = _INVOKE_PATH.match(path)
         if invoke and method == "POST":
             return self._invoke(unquote(invoke.group(1)), headers, body)
+        target = headers.get("x-amz-target", "")
+        if target in _MOVE_TASK_TARGETS:
+            request = json.loads(body or b"{}")
+            if target.endswith("ListMessageMoveTasks"):
+                tasks = [task for task in self._move_tasks if task["SourceArn"] == request.get("SourceArn")]
+                return (
+                    200,
+                    {"Content-Type": "application/x-amz-json-1.0"},
+                    json.dumps({"Results": tasks}).encode(),
+                )
+            return self._move_messages(request)
         return self.standins.handle(method, path, headers, body)
 
     def _invoke(
@@ -142,16 +171,13 @@ class Emulator:
             return None
         invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
         try:
-            pool = self.functions.pool(function)
+            self.functions.pool(function)  # a function the stack does not have is a 404
             if invocation_type == "DryRun":
                 return 204, {}, b""
-            fault = self.standins.rule_for("Invoke", body.decode(errors="replace"), pool.spec.name)
-            if fault and fault.error:
-                return _injected_invoke_fault(fault.error, fault.message)
             if invocation_type == "Event":
                 self.functions.invoke_async(function, body)
                 return 202, {}, b""
-            result = pool.invoke(body)
+            result = self.functions.invoke(function, body)
         except FunctionNotFound:
             return _aws_error(404, "ResourceNotFoundException", f"Function not found: {function}")
         except Throttled as error:
@@ -160,6 +186,53 @@ class Emulator:
         if result.function_error:
             response_headers["X-Amz-Function-Error"] = result.function_error
         return 200, response_headers, result.payload
+
+    def _move_messages(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        """Redrives a dead-letter queue: every message back to its source queue (or DestinationArn)."""
+        sqs = self.client("sqs")
+        source_arn = request.get("SourceArn", "")
+        try:
+            source = sqs.get_queue_url(QueueName=source_arn.rsplit(":", 1)[-1])["QueueUrl"]
+            destinations = (
+                [sqs.get_queue_url(QueueName=request["DestinationArn"].rsplit(":", 1)[-1])["QueueUrl"]]
+                if request.get("DestinationArn")
+                else sqs.list_dead_letter_source_queues(QueueUrl=source).get("queueUrls", [])
+            )
+        except sqs.exceptions.QueueDoesNotExist:
+            return _aws_error(400, "ResourceNotFoundException", f"no queue {source_arn}")
+        if len(destinations) != 1:
+            return _aws_error(
+                400, "InvalidParameterValueException", "name a DestinationArn: the DLQ has several sources"
+            )
+        moved = 0
+        while batch := sqs.receive_message(
+            QueueUrl=source, MaxNumberOfMessages=10, VisibilityTimeout=60, MessageAttributeNames=["All"]
+        ).get("Messages", []):
+            for message in batch:
+                attributes = message.get("MessageAttributes") or {}
+                sqs.send_message(
+                    QueueUrl=destinations[0], MessageBody=message["Body"], MessageAttributes=attributes
+                )
+                sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
+                moved += 1
+        handle = str(uuid.uuid4())
+        destination_arn = sqs.get_queue_attributes(QueueUrl=destinations[0], AttributeNames=["QueueArn"])
+        self._move_tasks.append(
+            {
+                "TaskHandle": handle,
+                "Status": "COMPLETED",
+                "SourceArn": source_arn,
+                "DestinationArn": destination_arn["Attributes"]["QueueArn"],
+                "ApproximateNumberOfMessagesMoved": moved,
+                "ApproximateNumberOfMessagesToMove": moved,
+                "StartedTimestamp": int(time.time() * 1000),
+            }
+        )
+        return (
+            200,
+            {"Content-Type": "application/x-amz-json-1.0"},
+            json.dumps({"TaskHandle": handle}).encode(),
+        )
 
     def _control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         json_headers = {"Content-Type": "application/json"}
@@ -177,15 +250,6 @@ class Emulator:
                 return 204, {}, b""
             return 200, json_headers, json.dumps(self.standins.rules()).encode()
         return 404, json_headers, b'{"message": "no such control endpoint"}'
-
-
-def _injected_invoke_fault(error: str, message: str) -> tuple[int, dict[str, str], bytes]:
-    """What Lambda answers when the runtime crashes, times out or the function is throttled."""
-    if error == "TooManyRequestsException":
-        return _aws_error(429, error, message or "Rate Exceeded.")
-    payload = {"errorType": error, "errorMessage": message or f"{error} (injected by the local cloud)"}
-    headers = {"Content-Type": "application/json", "X-Amz-Function-Error": "Unhandled"}
-    return 200, headers, json.dumps(payload).encode()
 
 
 _REASONS = {

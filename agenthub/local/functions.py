@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -265,8 +266,20 @@ def function_environment(spec: FunctionSpec, region: str, endpoint_url: str) -> 
     }
 
 
+# Asked before every invocation: (function name, payload) -> an injected fault, if one applies.
+FaultFinder = Callable[[str, bytes], "InjectedFault | None"]
+
+
+@dataclass(frozen=True)
+class InjectedFault:
+    """What a fault rule makes an invocation do instead of running the handler."""
+
+    error: str
+    message: str = ""
+
+
 class FunctionHost:
-    """Invokes the stack's functions by name or ARN."""
+    """Invokes the stack's functions by name or ARN, from the Lambda API and the SQS pollers alike."""
 
     def __init__(
         self,
@@ -275,7 +288,9 @@ class FunctionHost:
         endpoint_url: str,
         log_dir: Path,
         concurrency: int = 2,
+        faults: FaultFinder | None = None,
     ) -> None:
+        self._faults = faults
         self._pools: dict[str, FunctionPool] = {}
         for spec in functions.values():
             pool = FunctionPool(
@@ -300,11 +315,21 @@ class FunctionHost:
         return pool
 
     def invoke(self, name_or_arn: str, payload: bytes) -> InvocationResult:
-        return self.pool(name_or_arn).invoke(payload)
+        pool = self.pool(name_or_arn)
+        fault = self._faults(pool.spec.name, payload) if self._faults else None
+        if fault is None:
+            return pool.invoke(payload)
+        # What Lambda answers when the runtime crashes or times out, or the function is throttled.
+        if fault.error == "TooManyRequestsException":
+            raise Throttled(fault.message or f"{pool.spec.name}: throttled (injected by the local cloud)")
+        error = {
+            "errorType": fault.error,
+            "errorMessage": fault.message or f"{fault.error} (injected by the local cloud)",
+        }
+        return InvocationResult(json.dumps(error).encode(), "Unhandled")
 
     def invoke_async(self, name_or_arn: str, payload: bytes) -> None:
-        pool = self.pool(name_or_arn)
-        thread = threading.Thread(target=pool.invoke, args=(payload,), daemon=True)
+        thread = threading.Thread(target=self.invoke, args=(name_or_arn, payload), daemon=True)
         thread.start()
         self._async.append(thread)
 

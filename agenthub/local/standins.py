@@ -31,7 +31,9 @@ from urllib.parse import unquote
 
 Response = tuple[int, dict[str, str], bytes]
 DEFAULT_LIFECYCLE = ("InProgress", "InProgress", "Completed")
-MAX_RECORDED_CALLS = 10_000
+# Calls are kept for counting (tests, fault rules' reports); bounded, so a long session stays small.
+MAX_RECORDED_CALLS = 2_000
+MAX_RECORDED_BODY = 64 * 1024
 ERROR_STATUS = {
     "ThrottlingException": 429,
     "ServiceUnavailableException": 503,
@@ -182,7 +184,7 @@ class StandIns:
 
     def _rule_for(self, operation: str, body: str, target: str = "") -> FaultRule | None:
         with self._lock:
-            self.calls.append((operation, target, body))
+            self.calls.append((operation, target, body[:MAX_RECORDED_BODY]))
             del self.calls[:-MAX_RECORDED_CALLS]
             for rule in self._rules:
                 if rule.applies(operation, body, target):

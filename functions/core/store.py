@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared.catalog import MODEL_PK_PREFIX, CatalogRow, StoredValue, from_item, request_key, to_item
+from shared.catalog import MODEL_PK_PREFIX, CatalogReader, CatalogRow, StoredValue, to_item
 from shared.contracts import memory_session_key
 
 if TYPE_CHECKING:
@@ -34,16 +34,9 @@ class DataLake:
         return StoredValue(ref=f"s3://{self._bucket}/{key}")
 
 
-class Catalog:
+class Catalog(CatalogReader):
     def __init__(self, table: str, dynamodb: DynamoDBClient) -> None:
-        self._table = table
-        self._dynamodb = dynamodb
-
-    def get(self, request_id: str) -> CatalogRow | None:
-        item = self._dynamodb.get_item(
-            TableName=self._table, Key=request_key(request_id), ConsistentRead=True
-        ).get("Item")
-        return from_item(item) if item else None
+        super().__init__(table, dynamodb, consistent=True)
 
     def save(self, row: CatalogRow, previous_version: int | None) -> bool:
         """Writes `row` if nobody else wrote since `previous_version` was read; False on a lost race."""

@@ -19,7 +19,7 @@ from core.store import AgentMemory, Catalog, DataLake
 from core.transitions import StoredParts, apply_event
 from shared import aws
 from shared.config import Settings, load_settings
-from shared.contracts import REQUEST_ACCEPTED, Outcome
+from shared.contracts import REQUEST_ACCEPTED, Outcome, RequestStatus
 from shared.hub import HubEvent, load_payload, parse_notification
 from shared.observability import logger, metrics, tracer
 
@@ -73,8 +73,6 @@ class CoreWriter:
         # Side effects first, all idempotent; the catalog row is written last so it never links
         # an object that is not there yet.
         parts = self._store_parts(event, payload)
-        self._remember_turn(event, payload)
-        self._register_model(event, payload)
         for _ in range(MAX_WRITE_ATTEMPTS):
             row = self._catalog.get(event.request_id)
             updated = apply_event(row, event, parts, now=datetime.now(UTC).isoformat())
@@ -82,6 +80,13 @@ class CoreWriter:
                 logger.info("duplicate event ignored", extra={"event_id": event.event_id})
                 metrics.add_metric(name="DuplicateEventsIgnored", unit=MetricUnit.Count, value=1)
                 return
+            if updated.status == RequestStatus.SUCCEEDED and (
+                row is None or row.status != RequestStatus.SUCCEEDED
+            ):
+                # Only the event that succeeds the request adds to memory or registers a model: a
+                # cancelled or failed request's late answer stays in its history, nowhere else.
+                self._remember_turn(event, payload)
+                self._register_model(event, payload)
             if self._catalog.save(updated, previous_version=row.version if row else None):
                 metrics.add_metric(name="EventsApplied", unit=MetricUnit.Count, value=1)
                 logger.info(

@@ -1,8 +1,10 @@
-"""Cancel a customization: stop its training job and its execution, then say so on the hub.
+"""Cancel a customization: mark it cancelled, stop its training job, and make sure it is announced.
 
-Fed by a filtered subscription to `request.cancel_requested` for customize requests. The job's
-name and the execution's name both derive from the request id, so nothing needs to be looked up;
-whichever of them does not exist (yet, or any more) is simply not running.
+Fed by a filtered subscription to `request.cancel_requested` for customize requests. The mark
+keeps the trigger from starting the request and tells a running execution, which checks for it
+before it starts a job and after every check on the job, to stop the job and announce
+`customization.cancelled` itself. The job is also stopped here at once, so it does not train
+until the next check. When no execution is running yet, this announces the cancellation.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore.exceptions import ClientError
 
-from customization.plan_job import job_name
 from shared import aws
+from shared.cancellation import CancellationMarks
 from shared.config import Settings, load_settings
 from shared.contracts import FINAL_STAGE, Outcome, stage_event
 from shared.hub import HubEvent, HubPublisher, new_event, parse_notification
+from shared.naming import execution_name, job_name
 from shared.observability import logger, metrics, tracer
-from shared.pipeline_trigger import execution_name
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -29,27 +31,24 @@ if TYPE_CHECKING:
 
 STAGE = FINAL_STAGE["customize"]
 # Codes that mean "there is nothing (left) to stop".
-_NOT_RUNNING = {
-    "ResourceNotFoundException",
-    "ResourceNotFound",
-    "ValidationException",
-    "ExecutionDoesNotExist",
-    "ConflictException",
-}
+_NOT_RUNNING = {"ResourceNotFoundException", "ResourceNotFound", "ValidationException", "ConflictException"}
 
 
 class CancelSettings(Settings):
     STATE_MACHINE_ARN: str
     HUB_TOPIC_ARN: str
     DATA_LAKE_BUCKET: str
+    STARTS_TABLE: str
 
 
 class Canceller:
-    def __init__(self, settings: CancelSettings, hub: HubPublisher) -> None:
+    def __init__(self, settings: CancelSettings, hub: HubPublisher, cancellations: CancellationMarks) -> None:
         self._settings = settings
         self._hub = hub
+        self._cancellations = cancellations
 
-    def _stopped(self, call: Any, **kwargs: Any) -> bool:
+    @staticmethod
+    def _stop_job(call: Any, **kwargs: Any) -> bool:
         try:
             call(**kwargs)
         except ClientError as error:
@@ -58,40 +57,53 @@ class Canceller:
             raise
         return True
 
-    def cancel(self, event: HubEvent) -> None:
-        name = job_name(event.request_id)
+    def _execution_status(self, request_id: str) -> str | None:
         execution = self._settings.STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:")
+        try:
+            described = aws.stepfunctions().describe_execution(
+                executionArn=f"{execution}:{execution_name(request_id, STAGE)}"
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return None
+            raise
+        return described["status"]
+
+    def cancel(self, event: HubEvent) -> None:
+        self._cancellations.mark(event.request_id)
+        name = job_name(event.request_id)
         stopped = {
-            "bedrock_job": self._stopped(
+            "bedrock_job": self._stop_job(
                 aws.client("bedrock").stop_model_customization_job, jobIdentifier=name
             ),
-            "sagemaker_job": self._stopped(aws.client("sagemaker").stop_training_job, TrainingJobName=name),
-            "execution": self._stopped(
-                aws.stepfunctions().stop_execution,
-                executionArn=f"{execution}:{execution_name(event.request_id, STAGE)}",
-                error="RequestCancelled",
-                cause="the caller cancelled the request",
-            ),
+            "sagemaker_job": self._stop_job(aws.client("sagemaker").stop_training_job, TrainingJobName=name),
         }
-        self._hub.publish(
-            new_event(
-                event_type=stage_event(STAGE, Outcome.CANCELLED),
-                request_id=event.request_id,
-                pipeline=event.pipeline,
-                source="customization",
-                subject=event.subject,
-                payload={"job_name": name, "stopped": stopped},
-            )
+        status = self._execution_status(event.request_id)
+        logger.info(
+            "customization cancelled", extra={"request_id": event.request_id, "execution": status, **stopped}
         )
-        logger.info("customization cancelled", extra={"request_id": event.request_id, "stopped": stopped})
         metrics.add_metric(name="CustomizationsCancelled", unit=MetricUnit.Count, value=1)
+        if status is None:
+            # No execution yet, and the mark keeps one from starting: nobody else will announce it.
+            self._hub.publish(
+                new_event(
+                    event_type=stage_event(STAGE, Outcome.CANCELLED),
+                    request_id=event.request_id,
+                    pipeline=event.pipeline,
+                    source="customization",
+                    subject=event.subject,
+                    payload={"job_name": name, "stopped_before_it_started": True},
+                )
+            )
 
 
 @cache
 def canceller() -> Canceller:
     settings = load_settings(CancelSettings)
     return Canceller(
-        settings, HubPublisher(settings.HUB_TOPIC_ARN, settings.DATA_LAKE_BUCKET, aws.sns(), aws.s3())
+        settings,
+        HubPublisher.for_topic(settings.HUB_TOPIC_ARN, settings.DATA_LAKE_BUCKET),
+        CancellationMarks(settings.STARTS_TABLE, aws.dynamodb()),
     )
 
 

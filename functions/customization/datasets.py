@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.contracts import estimate_tokens
 from shared.customization_contract import Method
 
-CHARACTERS_PER_TOKEN = 4
 MAX_REPORTED_ERRORS = 10
+# What S3 answers for a dataset that is not there (403 when the reader may not list the bucket).
+MISSING = {"404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"}
 CONVERSATION_SCHEMA = "bedrock-conversation-2024"
 
 
@@ -178,7 +180,7 @@ def validate_lines(lines: Iterable[bytes], method: Method, size: int) -> Report:
         except RecordProblem as problem:
             report.problem(number, str(problem))
             continue
-        tokens = -(-len(text) // CHARACTERS_PER_TOKEN)
+        tokens = estimate_tokens(text)
         if tokens > limits.max_record_tokens:
             report.problem(
                 number, f"about {tokens} tokens; a record may have at most {limits.max_record_tokens}"
@@ -199,10 +201,11 @@ def validate_object(s3: Any, bucket: str, key: str, method: Method, max_bytes: i
     try:
         size = int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
     except s3.exceptions.ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code not in MISSING:
+            raise  # throttling or a server error: the task is retried
         report = Report(method=method)
-        report.problem(
-            None, f"the dataset s3://{bucket}/{key} cannot be read: {error.response['Error']['Code']}"
-        )
+        report.problem(None, f"the dataset s3://{bucket}/{key} cannot be read ({code}): was it uploaded?")
         return report
     if size > max_bytes:
         report = Report(method=method, bytes=size)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared import aws
 from shared.config import Settings, load_settings
 from shared.customization_contract import (
+    BEDROCK_CUSTOMIZATION_BASE_MODEL,
     BEDROCK_CUSTOMIZATION_TYPE,
     Backend,
     CustomizeInput,
@@ -27,13 +28,13 @@ from shared.customization_contract import (
     hyperparameters_for,
 )
 from shared.hub import HubEvent, load_payload
+from shared.naming import job_name
 from shared.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_s3 import S3Client
 
-JOB_NAME_LIMIT = 63
 BEDROCK_HYPERPARAMETER_NAMES = {
     "epochs": "epochCount",
     "learning_rate": "learningRate",
@@ -50,6 +51,8 @@ SAGEMAKER_HYPERPARAMETER_NAMES = {
     "beta": "beta",
     "kl_coefficient": "kl_coefficient",
 }
+# A check on the job costs about 20 history events; a Standard execution keeps 25,000.
+MAX_POLLS = 1_000
 # SageMaker's own ceiling on a training job's run time.
 SAGEMAKER_MAX_RUNTIME_SECONDS = 28 * 86_400
 
@@ -61,6 +64,11 @@ class PlanSettings(Settings):
     NOVA_TRAINING_IMAGE_URI: str = ""
     TRAINING_INSTANCE_TYPE: str = "ml.p5.48xlarge"
     JOB_TIME_LIMIT_SECONDS: int = Field(gt=0)
+    JOB_POLL_SECONDS: int = Field(gt=0)
+
+
+class PollingTooOften(ValueError):
+    """The time limit and poll interval would outgrow a Standard execution's event history."""
 
 
 class InvalidCustomization(ValueError):
@@ -77,16 +85,18 @@ class PlanTask(BaseModel):
     event: HubEvent
 
 
-def job_name(request_id: str) -> str:
-    return f"agenthub-{request_id}"[:JOB_NAME_LIMIT].rstrip("-")
-
-
 class JobPlanner:
     def __init__(self, settings: PlanSettings, s3: S3Client) -> None:
         self._settings = settings
         self._s3 = s3
 
     def plan(self, event: HubEvent) -> dict[str, Any]:
+        polls = self._settings.JOB_TIME_LIMIT_SECONDS // self._settings.JOB_POLL_SECONDS
+        if polls > MAX_POLLS:
+            raise PollingTooOften(
+                f"CustomizationTimeLimitSeconds / CustomizationPollSeconds allows {polls} checks; a Standard "
+                f"execution's 25,000-event history holds about {MAX_POLLS}: raise the poll interval"
+            )
         try:
             request = CustomizeInput.model_validate(load_payload(event, self._s3).get("input"))
             backend = backend_for(request)
@@ -140,11 +150,12 @@ class JobPlanner:
         """CreateModelCustomizationJob's arguments, in Step Functions' PascalCase."""
         job: dict[str, Any] = {
             "JobName": name,
-            "CustomModelName": request.output_model_name,
+            # Custom model names are unique in an account and region: a retraining is a new model.
+            "CustomModelName": f"{request.output_model_name[:50]}-{event.request_id[:8]}",
             "RoleArn": self._settings.BEDROCK_CUSTOMIZATION_ROLE_ARN,
             # Bedrock returns the existing job for a repeated token: a retried start makes no second job.
             "ClientRequestToken": event.request_id,
-            "BaseModelIdentifier": request.base_model,
+            "BaseModelIdentifier": BEDROCK_CUSTOMIZATION_BASE_MODEL[request.base_model],
             "CustomizationType": BEDROCK_CUSTOMIZATION_TYPE[request.method],
             "TrainingDataConfig": {"S3Uri": dataset},
             "OutputDataConfig": {"S3Uri": output},
@@ -214,9 +225,10 @@ class JobPlanner:
                 "InstanceCount": 4 if request.technique == Technique.FULL else 1,
                 "VolumeSizeInGB": 200,
             },
+            # An hour past the pipeline's own limit: the pipeline stops the job and says why first.
             "StoppingCondition": {
                 "MaxRuntimeInSeconds": min(
-                    self._settings.JOB_TIME_LIMIT_SECONDS, SAGEMAKER_MAX_RUNTIME_SECONDS
+                    self._settings.JOB_TIME_LIMIT_SECONDS + 3600, SAGEMAKER_MAX_RUNTIME_SECONDS
                 )
             },
             "Tags": [

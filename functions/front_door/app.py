@@ -15,6 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
     IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
@@ -176,8 +177,9 @@ def _in_progress(_error: IdempotencyAlreadyInProgressError) -> Response[Any]:
     )
 
 
+@app.exception_handler(IdempotencyInconsistentStateError)
 @app.exception_handler(IdempotencyPersistenceLayerError)
-def _dedupe_unavailable(error: IdempotencyPersistenceLayerError) -> Response[Any]:
+def _dedupe_unavailable(error: Exception) -> Response[Any]:
     logger.exception("dedupe store unavailable", extra={"error": str(error)})
     metrics.add_metric(name="DedupeStoreUnavailable", unit=MetricUnit.Count, value=1)
     return error_response(

@@ -23,12 +23,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 from botocore.exceptions import ClientError
-from pydantic import Field, TypeAdapter, field_validator
+from pydantic import Field, TypeAdapter
 
 from front_door.datasets import DatasetUploads
 from shared import aws
-from shared.catalog import CatalogRow, from_item, request_key
-from shared.config import Settings
+from shared.catalog import CatalogReader, CatalogRow
+from shared.config import CommaList, Settings
 from shared.contracts import (
     CANCEL_REQUESTED,
     REQUEST_ACCEPTED,
@@ -58,18 +58,11 @@ class FrontDoorSettings(Settings):
     IDEMPOTENCY_TABLE: str
     CATALOG_TABLE: str
     DEDUPE_WINDOW_SECONDS: int = Field(gt=0)
-    ALLOWED_MODEL_IDS: list[str]
+    ALLOWED_MODEL_IDS: CommaList
     DEFAULT_MODEL_ID: str
     MAX_REQUEST_BYTES: int = Field(default=1024 * 1024, gt=0)
     DATASET_MAX_BYTES: int = Field(default=1024**3, gt=0)
     DATASET_UPLOAD_SECONDS: int = Field(default=900, gt=0, le=7 * 86_400)
-
-    @field_validator("ALLOWED_MODEL_IDS", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        return (
-            [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
-        )
 
 
 class InvalidRequest(ValueError):
@@ -145,16 +138,6 @@ class RequestIdLedger:
         return request_id
 
 
-class CatalogReader:
-    def __init__(self, table: str, dynamodb: DynamoDBClient) -> None:
-        self._table = table
-        self._dynamodb = dynamodb
-
-    def get(self, request_id: str) -> CatalogRow | None:
-        item = self._dynamodb.get_item(TableName=self._table, Key=request_key(request_id)).get("Item")
-        return from_item(item) if item else None
-
-
 def body_hash(request: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -197,7 +180,7 @@ class RequestService:
         persistence = DynamoDBPersistenceLayer(
             table_name=settings.IDEMPOTENCY_TABLE, key_attr="id", boto3_client=dynamodb
         )
-        publisher = HubPublisher(settings.HUB_TOPIC_ARN, settings.DATA_LAKE_BUCKET, aws.sns(), aws.s3())
+        publisher = HubPublisher.for_topic(settings.HUB_TOPIC_ARN, settings.DATA_LAKE_BUCKET)
         return cls(settings, dynamodb, aws.s3(), publisher, persistence)
 
     def register_context(self, context: LambdaContext) -> None:

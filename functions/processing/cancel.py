@@ -1,8 +1,10 @@
-"""Cancel a preprocess or invoke request: announce `<pipeline>.cancelled` on the hub.
+"""Cancel a preprocess or invoke request: mark it cancelled, then announce `<pipeline>.cancelled`.
 
-Express executions cannot be stopped, and they finish in seconds; the catalog keeps the first
-terminal status it is told, so a run that finishes after the cancellation is recorded in the
-request's history but does not change its CANCELLED status.
+Express executions cannot be stopped, and they finish in seconds. The mark keeps a trigger from
+starting any stage the request has not reached yet (the invoke stage of a chained request, say),
+and the catalog keeps the first terminal status it is told, so a run that finishes after the
+cancellation is recorded in the request's history but neither changes its CANCELLED status nor
+adds to the session's memory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from shared import aws
+from shared.cancellation import CancellationMarks
 from shared.config import Settings, load_settings
 from shared.contracts import FINAL_STAGE, Outcome, stage_event
 from shared.hub import HubPublisher, new_event, parse_notification
@@ -28,12 +31,18 @@ if TYPE_CHECKING:
 class CancelSettings(Settings):
     HUB_TOPIC_ARN: str
     DATA_LAKE_BUCKET: str
+    STARTS_TABLE: str
 
 
 @cache
 def hub() -> HubPublisher:
     settings = load_settings(CancelSettings)
-    return HubPublisher(settings.HUB_TOPIC_ARN, settings.DATA_LAKE_BUCKET, aws.sns(), aws.s3())
+    return HubPublisher.for_topic(settings.HUB_TOPIC_ARN, settings.DATA_LAKE_BUCKET)
+
+
+@cache
+def cancellations() -> CancellationMarks:
+    return CancellationMarks(load_settings(CancelSettings).STARTS_TABLE, aws.dynamodb())
 
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -42,6 +51,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     event = parse_notification(record.body)
+    cancellations().mark(event.request_id)
     hub().publish(
         new_event(
             event_type=stage_event(FINAL_STAGE[event.pipeline], Outcome.CANCELLED),
@@ -49,9 +59,10 @@ def record_handler(record: SQSRecord) -> None:
             pipeline=event.pipeline,
             source="processing",
             subject=event.subject,
-            payload={"note": "a running Express execution finishes, but its result no longer counts"},
+            payload={"note": "a run already under way finishes, but its result no longer counts"},
         )
     )
+    logger.info("request cancelled", extra={"request_id": event.request_id})
     metrics.add_metric(name="RequestsCancelled", unit=MetricUnit.Count, value=1)
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import aws
 from shared.config import Settings, load_settings
-from shared.contracts import preprocess_input_of
+from shared.contracts import CHARACTERS_PER_TOKEN, estimate_tokens, preprocess_input_of
 from shared.hub import HubEvent, load_payload
 from shared.observability import logger, metrics, tracer
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_s3 import S3Client
 
-CHARACTERS_PER_TOKEN = 4  # the usual estimate for English text; the model's tokenizer decides exactly
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -49,10 +48,6 @@ class PreprocessTask(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     event: HubEvent
-
-
-def estimate_tokens(text: str) -> int:
-    return -(-len(text) // CHARACTERS_PER_TOKEN)
 
 
 def clean(text: str) -> str:

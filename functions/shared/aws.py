@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_stepfunctions import SFNClient
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+# Short socket timeouts: every call here normally answers in milliseconds, and a function must
+# still have time to answer (a front door's 503) after the retries. Attempts come from the
+# standard AWS_MAX_ATTEMPTS setting (3 unless a function's template entry says otherwise).
+_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=2, read_timeout=4)
 
 
 @cache

@@ -62,6 +62,21 @@ class CatalogRow(BaseModel):
         return any(entry.event_id == event_id for entry in self.history)
 
 
+class CatalogReader:
+    """Reads request rows. The core writer reads consistently (it is about to write); readers need not."""
+
+    def __init__(self, table: str, dynamodb: Any, consistent: bool = False) -> None:
+        self._table = table
+        self._dynamodb = dynamodb
+        self._consistent = consistent
+
+    def get(self, request_id: str) -> CatalogRow | None:
+        item = self._dynamodb.get_item(
+            TableName=self._table, Key=request_key(request_id), ConsistentRead=self._consistent
+        ).get("Item")
+        return from_item(item) if item else None
+
+
 def request_key(request_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"{REQUEST_PK_PREFIX}{request_id}"}, "sk": {"S": REQUEST_SK}}
 

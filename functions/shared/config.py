@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 
 class ConfigError(RuntimeError):
     """The function was deployed without a setting it needs."""
+
+
+def _split_commas(value: Any) -> Any:
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+# A list setting, given as one comma-separated variable (how a CommaDelimitedList parameter arrives).
+CommaList = Annotated[list[str], BeforeValidator(_split_commas)]
 
 
 class Settings(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.customization_contract import CustomizeInput
 
@@ -20,6 +20,7 @@ REQUEST_ACCEPTED = "request.accepted"
 CANCEL_REQUESTED = "request.cancel_requested"
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+CHARACTERS_PER_TOKEN = 4
 MODEL_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,256}$"
 
 
@@ -69,8 +70,13 @@ class InferenceSettings(Contract):
     )
 
 
+# One Converse request travels in the invoke pipeline's state (256 KiB in all), with the
+# session's history and any preprocessed document: the caller's own text gets this much of it.
+MAX_PROMPT_BYTES = 48 * 1024
+
+
 class InvokeInput(Contract):
-    prompt: str = Field(min_length=1, max_length=100_000)
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_BYTES)
     model_id: str | None = Field(
         default=None, pattern=MODEL_ID_PATTERN, description="One of the deployment's allowed model ids."
     )
@@ -85,6 +91,16 @@ class InvokeInput(Contract):
         default=None,
         description="Run the preprocess pipeline on this document first and give the model its chunks.",
     )
+
+    @model_validator(mode="after")
+    def _fits_one_model_call(self) -> InvokeInput:
+        size = len(self.prompt.encode()) + len((self.system_prompt or "").encode())
+        if size > MAX_PROMPT_BYTES:
+            raise ValueError(
+                f"prompt and system_prompt take {size} bytes (UTF-8); "
+                f"one model call takes at most {MAX_PROMPT_BYTES}"
+            )
+        return self
 
 
 class PreprocessRequest(Contract):
@@ -108,6 +124,11 @@ SubmitRequest = Annotated[AnyRequest, Field(discriminator="pipeline")]
 
 # The stage whose `<stage>.completed` finishes a request of each pipeline.
 FINAL_STAGE = {"preprocess": "preprocess", "invoke": "invoke", "customize": "customization"}
+
+
+def estimate_tokens(text: str) -> int:
+    """The usual estimate for English text, about four characters a token; the model's tokenizer decides."""
+    return -(-len(text) // CHARACTERS_PER_TOKEN)
 
 
 def stages_of(request: AnyRequest) -> tuple[str, ...]:

@@ -56,8 +56,15 @@ CAPABILITIES: dict[tuple[Method, Technique, str], Backend] = {
     **{(Method.DISTILLATION, Technique.LORA, model): Backend.BEDROCK for model in NOVA_UNDERSTANDING},
     (Method.RFT, Technique.LORA, LITE): Backend.BEDROCK,
 }
-# Distillation: the teacher must be a larger Nova model than the student.
-TEACHERS: dict[str, tuple[str, ...]] = {MICRO: (LITE, PRO, PREMIER), LITE: (PRO, PREMIER), PRO: (PREMIER,)}
+# Distillation: the teacher must be a larger Nova model than the student, and one Bedrock offers
+# as a teacher.
+TEACHERS: dict[str, tuple[str, ...]] = {MICRO: (PRO, PREMIER), LITE: (PRO, PREMIER), PRO: (PREMIER,)}
+# Amazon Bedrock customizes a Nova model by the id of the variant it trains (its context length).
+BEDROCK_CUSTOMIZATION_BASE_MODEL = {
+    MICRO: "amazon.nova-micro-v1:0:128k",
+    LITE: "amazon.nova-lite-v1:0:300k",
+    PRO: "amazon.nova-pro-v1:0:300k",
+}
 BEDROCK_CUSTOMIZATION_TYPE = {
     Method.SFT: "FINE_TUNING",
     Method.DISTILLATION: "DISTILLATION",

@@ -3,6 +3,8 @@
 Every message is a `HubEvent`. Its filterable fields also travel as SNS message attributes so
 subscriptions can filter without reading the body. A message that would pass the SNS size limit
 carries its payload in the data lake instead (`payload_ref`, the claim-check pattern).
+The claim check starts well below SNS's 256 KiB: a pipeline carries the message that started it
+in its state (256 KiB at most), and a few KiB of envelope leave room for everything else.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 # SNS counts the body and every attribute name, type and value against 256 KiB.
 SNS_MESSAGE_LIMIT_BYTES = 256 * 1024
+CLAIM_CHECK_BYTES = 32 * 1024
 CLAIM_CHECK_PREFIX = "hub/"
 EVENT_TYPE_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*$"
 # Deterministic event ids: the same fact published twice (a retried task, a redelivered trigger)
@@ -121,9 +124,16 @@ class HubPublisher:
         self._sns = sns
         self._s3 = s3
 
+    @classmethod
+    def for_topic(cls, topic_arn: str, bucket: str) -> HubPublisher:
+        """A publisher with the execution environment's own SNS and S3 clients."""
+        from shared import aws
+
+        return cls(topic_arn, bucket, aws.sns(), aws.s3())
+
     def publish(self, event: HubEvent) -> str:
         body = event.model_dump_json()
-        if message_size(body, event.attributes()) > SNS_MESSAGE_LIMIT_BYTES:
+        if message_size(body, event.attributes()) > CLAIM_CHECK_BYTES:
             event = self._claim_check(event)
             body = event.model_dump_json()
         response = self._sns.publish(

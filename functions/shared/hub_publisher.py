@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import aws
 from shared.config import Settings, load_settings
 from shared.hub import EVENT_TYPE_PATTERN, HubPublisher, new_event
 from shared.observability import logger, metrics, tracer
@@ -50,7 +49,7 @@ class Announcement(BaseModel):
 @cache
 def publisher() -> HubPublisher:
     settings = load_settings(PublisherSettings)
-    return HubPublisher(settings.HUB_TOPIC_ARN, settings.DATA_LAKE_BUCKET, aws.sns(), aws.s3())
+    return HubPublisher.for_topic(settings.HUB_TOPIC_ARN, settings.DATA_LAKE_BUCKET)
 
 
 def announce(announcement: Announcement, hub: HubPublisher, source: str) -> dict[str, str]:

@@ -9,9 +9,7 @@ do; the execution name is still derived from the request id, so a Standard workf
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +24,11 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from shared import aws
+from shared.cancellation import CancellationMarks
 from shared.config import Settings, load_settings
 from shared.contracts import REQUEST_ACCEPTED, Outcome, stage_event
 from shared.hub import HubEvent, parse_notification
+from shared.naming import execution_name
 from shared.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_stepfunctions import SFNClient
 
-EXECUTION_NAME_LIMIT = 80
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # After a stage hands a request on, the next stage it may come from (chained requests).
 PREVIOUS_STAGE = {"invoke": "preprocess"}
 
@@ -55,15 +53,6 @@ class MisroutedEvent(ValueError):
     """The subscription delivered an event this stage does not start on (a filter policy bug)."""
 
 
-def execution_name(request_id: str, stage: str) -> str:
-    """A valid execution name derived only from the request id and stage (same inputs, same name)."""
-    name = f"{stage}-{request_id}"
-    if _UNSAFE.search(name) or len(name) > EXECUTION_NAME_LIMIT:
-        digest = hashlib.sha256(request_id.encode()).hexdigest()[:40]
-        name = f"{_UNSAFE.sub('-', stage)[:30]}-{digest}"
-    return name
-
-
 def starts_stage(stage: str, event: HubEvent) -> bool:
     if event.event_type == REQUEST_ACCEPTED:
         return event.first_stage == stage
@@ -73,10 +62,15 @@ def starts_stage(stage: str, event: HubEvent) -> bool:
 
 class PipelineStarter:
     def __init__(
-        self, settings: TriggerSettings, sfn: SFNClient, persistence: DynamoDBPersistenceLayer
+        self,
+        settings: TriggerSettings,
+        sfn: SFNClient,
+        persistence: DynamoDBPersistenceLayer,
+        cancellations: CancellationMarks,
     ) -> None:
         self._settings = settings
         self._sfn = sfn
+        self._cancellations = cancellations
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="[request_id, stage]",
             expires_after_seconds=settings.START_DEDUPE_SECONDS,
@@ -90,14 +84,23 @@ class PipelineStarter:
     def from_environment(cls) -> PipelineStarter:
         settings = load_settings(TriggerSettings)
         persistence = DynamoDBPersistenceLayer(table_name=settings.STARTS_TABLE, boto3_client=aws.dynamodb())
-        return cls(settings, aws.stepfunctions(), persistence)
+        return cls(
+            settings,
+            aws.stepfunctions(),
+            persistence,
+            CancellationMarks(settings.STARTS_TABLE, aws.dynamodb()),
+        )
 
-    def start(self, event: HubEvent) -> str:
+    def start(self, event: HubEvent) -> str | None:
+        """The execution's ARN, or None when the caller cancelled the request before it started."""
         stage = self._settings.PIPELINE_STAGE
         if not starts_stage(stage, event):
             raise MisroutedEvent(
                 f"the {stage} trigger does not start on {event.event_type} ({event.event_id})"
             )
+        if self._cancellations.is_marked(event.request_id):
+            logger.info("cancelled before it started", extra={"request_id": event.request_id, "stage": stage})
+            return None
         started = self._start_once(
             start={"request_id": event.request_id, "stage": stage, "event": event.model_dump(mode="json")}
         )
@@ -106,11 +109,13 @@ class PipelineStarter:
     def _start(self, start: dict[str, Any]) -> dict[str, str]:
         name = execution_name(start["request_id"], start["stage"])
         state_machine = self._settings.STATE_MACHINE_ARN
-        # The envelope fits SNS's 256 KiB with its attributes, so wrapped it fits the execution input.
+        # The hub claim-checks any envelope over 32 KiB, so the execution's input stays small; it is
+        # encoded as UTF-8 (not \u escapes), which is how Step Functions counts its 256 KiB.
+        execution_input = json.dumps({"event": start["event"]}, ensure_ascii=False, separators=(",", ":"))
         try:
-            arn = self._sfn.start_execution(
-                stateMachineArn=state_machine, name=name, input=json.dumps({"event": start["event"]})
-            )["executionArn"]
+            arn = self._sfn.start_execution(stateMachineArn=state_machine, name=name, input=execution_input)[
+                "executionArn"
+            ]
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise

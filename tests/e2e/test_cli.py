@@ -38,9 +38,14 @@ def run(args: list[str], state_dir: Path, **kwargs: object) -> subprocess.Comple
 
 @pytest.fixture
 def local_up(state_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    yield from _local_up(state_dir)
+
+
+def _local_up(state_dir: Path, *overrides: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     env = {**os.environ, "AGENTHUB_STATE_DIR": str(state_dir)}
+    extra = ["--parameter-overrides", *overrides] if overrides else []
     process = subprocess.Popen(
-        [*AGENTHUB, "local", "up", "--port", str(free_port()), "--emulator-port", "0"],
+        [*AGENTHUB, "local", "up", "--port", str(free_port()), "--emulator-port", "0", *extra],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -132,3 +137,52 @@ def test_a_token_without_a_running_local_cloud_says_how_to_start_one(state_dir: 
 
     assert result.returncode == 1
     assert "agenthub local up" in result.stderr
+
+
+@pytest.fixture
+def throttled(state_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    yield from _local_up(state_dir, "ApiThrottleRateLimit=1", "ApiThrottleBurstLimit=2")
+
+
+def test_a_burst_above_the_stage_throttle_is_429_and_leaves_nothing_behind(
+    throttled: tuple[subprocess.Popen[str], str], state_dir: Path
+) -> None:
+    _, url = throttled
+    token = run(["local", "token", "--user", "bursty"], state_dir).stdout.strip()
+    time.sleep(2.5)  # the bucket refills after the token's sign-in
+
+    responses = [
+        requests.post(
+            f"{url}/v1/requests",
+            json={"pipeline": "preprocess", "input": {"text": f"burst {n}"}},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"burst-{n}"},
+            timeout=30,
+        )
+        for n in range(6)
+    ]
+
+    codes = [response.status_code for response in responses]
+    assert codes[:2] == [202, 202]
+    assert set(codes[2:]) == {429}
+    assert all(response.headers["Retry-After"] == "1" for response in responses[2:])
+    info = json.loads((state_dir / "local.json").read_text())
+    table = info["outputs"]["CatalogTable"]
+    import boto3
+
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=info["endpoint_url"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    time.sleep(2)
+    rows = dynamodb.scan(TableName=table)["Items"]
+    assert sorted(
+        json.loads(row["body"]["S"])["input"]["inline"]
+        for row in rows
+        if row["pk"]["S"].startswith("REQUEST#")
+    ) == [
+        json.dumps({"text": "burst 0", "chunk_tokens": 800}, separators=(",", ":")),
+        json.dumps({"text": "burst 1", "chunk_tokens": 800}, separators=(",", ":")),
+    ]

@@ -205,8 +205,30 @@ def test_cancelling_stops_the_job_and_the_execution(hub: Hub, client: HubClient)
         executionArn=hub.ref("NovaCustomizationJob").replace(":stateMachine:", ":execution:")
         + f":customization-{request_id}"
     )
-    assert execution["status"] == "ABORTED"
+    assert execution["status"] == "SUCCEEDED"  # it noticed the cancellation, saw the job stopped, and said so
     assert client.post(f"/v1/requests/{request_id}/cancel").status == 409
+
+
+def test_a_cancel_before_the_pipeline_starts_means_no_execution_and_no_job(
+    hub: Hub, client: HubClient
+) -> None:
+    name = model_name()
+    # The trigger is slow to pick this request up, so the cancel arrives first.
+    hub.fault(operation="Invoke", function="CustomizeTriggerFunction", match=name, delay_seconds=4, times=1)
+    request_id = customize(client, upload(client, [SFT_RECORD] * 8), name)
+
+    asked = client.post(f"/v1/requests/{request_id}/cancel")
+    view = client.wait(request_id, timeout=30)
+    time.sleep(6)  # the delayed trigger runs, and finds the request cancelled
+
+    assert asked.status == 202
+    assert view["status"] == "CANCELLED"
+    executions = hub.aws("stepfunctions").list_executions(stateMachineArn=hub.ref("NovaCustomizationJob"))[
+        "executions"
+    ]
+    assert f"customization-{request_id}" not in [execution["name"] for execution in executions]
+    assert hub.calls("CreateModelCustomizationJob", name) == 0
+    assert hub.job_status(f"agenthub-{request_id}") is None
 
 
 def test_a_redelivered_start_makes_one_execution_and_one_job(hub: Hub, client: HubClient) -> None:

@@ -60,3 +60,48 @@ def test_a_poison_message_lands_in_the_subscribers_dead_letter_queue(hub: Hub) -
         "Attributes"
     ]
     assert receives["ApproximateNumberOfMessages"] == "0"
+
+
+def test_a_message_that_kept_failing_is_redriven_from_its_dead_letter_queue(hub: Hub) -> None:
+    """The core writer fails on one message until it dead-letters; the rest keep flowing; a redrive
+    (SQS StartMessageMoveTask) then delivers it."""
+    word = f"redrive-{uuid.uuid4().hex[:8]}"
+    hub.fault(
+        operation="Invoke", function="CoreWriterFunction", match=word, error="Runtime.ExitError", times=3
+    )
+    client = hub.client("redrive-e2e")
+    request_id = client.submit(
+        {"pipeline": "preprocess", "input": {"text": f"a document that says {word}"}}
+    ).body["request_id"]
+    sqs = hub.aws("sqs")
+    dead_letters = hub.ref("CoreWriterDeadLetterQueue")
+    deadline = time.monotonic() + 60
+    while hub.calls("Invoke", word, target="CoreWriterFunction") < 3 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    while time.monotonic() < deadline:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=dead_letters, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        if attributes["Attributes"]["ApproximateNumberOfMessages"] != "0":
+            break
+        time.sleep(0.5)
+    meanwhile = client.wait(request_id, timeout=30)
+    assert "request.accepted" not in [entry["event_type"] for entry in meanwhile["history"]]
+
+    arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sqs.start_message_move_task(SourceArn=arn)
+    deadline = time.monotonic() + 30
+    view = client.get(request_id).body
+    while (
+        "request.accepted" not in [entry["event_type"] for entry in view["history"]]
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.5)
+        view = client.get(request_id).body
+
+    assert meanwhile["status"] == "SUCCEEDED"  # the pipeline's own events kept flowing
+    assert view["status"] == "SUCCEEDED"
+    assert [entry["event_type"] for entry in view["history"]].count("request.accepted") == 1
+    assert sqs.list_message_move_tasks(SourceArn=arn)["Results"][-1]["ApproximateNumberOfMessagesMoved"] >= 1

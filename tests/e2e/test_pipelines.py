@@ -134,7 +134,7 @@ def test_throttling_past_the_retries_fails_with_the_error_name(hub: Hub, client:
     assert view["status"] == "FAILED"
     assert view["error"]["error"] == "BedrockRuntime.ThrottlingException"
     assert history(view)[-1] == "invoke.failed"
-    assert hub.calls("Converse", word) == 5  # the first call and four retries
+    assert hub.calls("Converse", word) == 3  # the first call and two retries
 
 
 @pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException"])
@@ -202,7 +202,7 @@ def test_a_task_that_keeps_crashing_ends_in_a_failed_event(hub: Hub, client: Hub
 
     assert view["status"] == "FAILED"
     assert view["error"]["error"] == "Runtime.ExitError"
-    assert hub.calls("Invoke", word, target="PreprocessFunction") == 4  # the first call and three retries
+    assert hub.calls("Invoke", word, target="PreprocessFunction") == 3  # the first call and two retries
 
 
 def test_a_document_with_nothing_in_it_fails_without_retries(hub: Hub, client: HubClient) -> None:
@@ -298,3 +298,25 @@ def test_cancelling_an_invoke_request_ends_it_cancelled_and_its_late_answer_is_o
     assert "invoke.completed" in history(later)
     assert later["status"] == "CANCELLED"
     assert later["result"] is None
+
+
+def test_cancelling_a_chained_request_during_preprocess_starts_no_model_call(
+    hub: Hub, client: HubClient
+) -> None:
+    word = marker()
+    hub.fault(operation="Invoke", function="PreprocessFunction", match=word, delay_seconds=3, times=1)
+    request_id = invoke(client, "Summarise", preprocess={"text": f"a document about {word}"})
+    client.wait(request_id, timeout=30, until=("RUNNING",))
+
+    assert client.post(f"/v1/requests/{request_id}/cancel").status == 202
+    cancelled = client.wait(request_id)
+    deadline = time.monotonic() + 30
+    while "preprocess.completed" not in history(client.get(request_id).body) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # time for the invoke trigger to have seen preprocess.completed
+    later = client.get(request_id).body
+
+    assert cancelled["status"] == "CANCELLED"
+    assert "preprocess.completed" in history(later)
+    assert "invoke.started" not in history(later)
+    assert hub.calls("Converse", word) == 0

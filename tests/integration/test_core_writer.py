@@ -240,3 +240,25 @@ def test_a_claim_checked_request_is_stored_from_the_lake(stack: Stack, functions
         "text": text,
         "chunk_tokens": 800,
     }
+
+
+def test_a_late_answer_to_a_cancelled_request_stays_out_of_memory(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    cancelled = hub_event("invoke.cancelled", {"note": "cancelled"}, seconds=1)
+    late = hub_event(
+        "invoke.completed",
+        {"output_text": "too late", "prompt": "hi", "session_id": "s-late", "model_id": "m"},
+        seconds=5,
+    )
+
+    deliver(functions, ACCEPTED, cancelled, late)
+
+    assert catalog_row(stack)["status"] == "CANCELLED"
+    assert history(stack)[-1] == "invoke.completed"
+    turns = client("dynamodb").query(
+        TableName=stack.ref("AgentMemoryTable"),
+        KeyConditionExpression="session_key = :session",
+        ExpressionAttributeValues={":session": {"S": f"{SUBJECT}#s-late"}},
+    )["Items"]
+    assert turns == []

@@ -335,3 +335,13 @@ def test_a_crash_after_publishing_gives_the_retry_the_same_request_id(
     assert body(retried)["request_id"] == body(first)["request_id"]
     (republished,) = accepted_events(stack)
     assert republished["event_id"] == first_event["event_id"]
+
+
+def test_a_prompt_too_large_for_one_model_call_is_400(stack: Stack, functions: FunctionRunner) -> None:
+    request = {"pipeline": "invoke", "input": {"prompt": "語" * 20_000}}  # 60 KB of UTF-8
+
+    response = submit(functions, api_event(SUBMIT_INVOKE, body=request))
+
+    assert response["statusCode"] == 400
+    assert "one model call takes at most" in json.dumps(body(response))
+    assert accepted_events(stack) == []

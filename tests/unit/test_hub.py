@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.hub import (
+    CLAIM_CHECK_BYTES,
     SNS_MESSAGE_LIMIT_BYTES,
     HubEvent,
     HubPublisher,
@@ -72,23 +73,24 @@ def test_filterable_fields_travel_as_message_attributes() -> None:
     assert s3.objects == {}
 
 
-def test_a_message_over_the_sns_limit_carries_its_payload_in_the_lake() -> None:
+def test_a_message_over_the_claim_check_size_carries_its_payload_in_the_lake() -> None:
     sns, s3 = RecordingSns(), RecordingS3()
-    payload = {"input": {"text": "x" * SNS_MESSAGE_LIMIT_BYTES}}
+    payload = {"input": {"text": "é" * CLAIM_CHECK_BYTES}}
 
     HubPublisher("topic", "lake", sns, s3).publish(accepted(payload))  # type: ignore[arg-type]
 
     sent = HubEvent.model_validate_json(sns.published[0]["Message"])
     assert sent.payload is None
     assert sent.payload_ref == f"s3://lake/hub/r-1/{sent.event_id}.json"
-    assert message_size(sns.published[0]["Message"], sent.attributes()) < SNS_MESSAGE_LIMIT_BYTES
+    assert message_size(sns.published[0]["Message"], sent.attributes()) < 1024
     assert load_payload(sent, s3) == payload  # type: ignore[arg-type]
 
 
-def test_a_message_just_under_the_limit_stays_inline() -> None:
+def test_a_message_just_under_the_claim_check_size_stays_inline() -> None:
+    assert CLAIM_CHECK_BYTES < SNS_MESSAGE_LIMIT_BYTES
     sns, s3 = RecordingSns(), RecordingS3()
     event = accepted({"input": {"text": ""}})
-    room = SNS_MESSAGE_LIMIT_BYTES - message_size(event.model_dump_json(), event.attributes())
+    room = CLAIM_CHECK_BYTES - message_size(event.model_dump_json(), event.attributes())
 
     HubPublisher("topic", "lake", sns, s3).publish(accepted({"input": {"text": "x" * room}}))  # type: ignore[arg-type]
 

@@ -8,9 +8,11 @@ import pytest
 
 from agenthub.local.pollers import failed_items
 from agenthub.local.standins import converse_reply
-from processing.preprocess import CHARACTERS_PER_TOKEN, chunk, clean, estimate_tokens
+from processing.preprocess import chunk, clean
+from shared.contracts import CHARACTERS_PER_TOKEN, estimate_tokens
 from shared.hub import new_event
-from shared.pipeline_trigger import EXECUTION_NAME_LIMIT, execution_name, starts_stage
+from shared.naming import EXECUTION_NAME_LIMIT, execution_name
+from shared.pipeline_trigger import starts_stage
 
 
 def test_clean_up_normalises_whitespace_and_drops_control_characters() -> None:

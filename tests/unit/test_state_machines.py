@@ -190,3 +190,36 @@ def test_the_template_deploys_every_definition_and_fills_every_placeholder(asl: 
     assert asl.name in substitutions, f"{asl.name} is not a state machine of template.yaml"
     placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", asl.read_text()))
     assert placeholders == substitutions[asl.name]
+
+
+EXPRESS_LIMIT_SECONDS = 300
+
+
+def express_definitions() -> list[Path]:
+    resources = load_sam_template()["Resources"]
+    return [
+        PROJECT_ROOT / resource["Properties"]["DefinitionUri"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Serverless::StateMachine"
+        and resource["Properties"].get("Type") == "EXPRESS"
+    ]
+
+
+def worst_case_seconds(state: dict[str, Any]) -> float:
+    """A task's longest run: every attempt times out, and every retry waits its longest backoff."""
+    attempts = 1 + sum(retrier.get("MaxAttempts", 3) for retrier in state["Retry"])
+    waits = 0.0
+    for retrier in state["Retry"]:
+        interval, rate = retrier.get("IntervalSeconds", 1), retrier.get("BackoffRate", 2.0)
+        cap = retrier.get("MaxDelaySeconds", float("inf"))
+        waits += sum(min(interval * rate**attempt, cap) for attempt in range(retrier.get("MaxAttempts", 3)))
+    return float(state["TimeoutSeconds"] * attempts + waits)
+
+
+@pytest.mark.parametrize("path", express_definitions(), ids=lambda path: path.name)
+def test_an_express_run_announces_its_failure_before_express_stops_it(path: Path) -> None:
+    """Every task at its worst, even on paths that cannot all happen, fits in Express's five minutes:
+    a run that would be cut off could not announce its failure, and its request would never end."""
+    total = sum(worst_case_seconds(state) for state in tasks(path).values())
+
+    assert total < EXPRESS_LIMIT_SECONDS - 20, f"{path.name}: up to {total:.0f}s"

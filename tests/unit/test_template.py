@@ -55,9 +55,14 @@ def test_every_handler_is_a_module_of_its_microservice_with_a_sample_event() -> 
             json.loads(sample.read_text())
 
 
-def test_every_subscription_filters_and_has_a_dead_letter_queue() -> None:
-    for name, subscription in resources_of("AWS::SNS::Subscription").items():
+def test_every_hub_subscription_filters_and_has_a_dead_letter_queue() -> None:
+    hub = {"Ref": "AgentCoreTopic"}
+    subscriptions = resources_of("AWS::SNS::Subscription")
+    assert sum(1 for s in subscriptions.values() if s["Properties"]["TopicArn"] == hub) >= 6
+    for name, subscription in subscriptions.items():
         properties = subscription["Properties"]
+        if properties["TopicArn"] != hub:
+            continue
         assert properties.get("FilterPolicy"), name
         assert properties.get("FilterPolicyScope") == "MessageAttributes", name
         assert "deadLetterTargetArn" in properties.get("RedrivePolicy", {}), name
@@ -75,6 +80,22 @@ def test_every_queue_is_encrypted_and_every_working_queue_has_a_dead_letter_queu
             name
         )
         assert name in targets or "RedrivePolicy" in queue["Properties"], f"{name} has no dead-letter queue"
+
+
+def test_every_dead_letter_queue_has_an_alarm_that_notifies_operations() -> None:
+    queues = resources_of("AWS::SQS::Queue")
+    dead_letter_queues = {
+        queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for queue in queues.values()
+        if "RedrivePolicy" in queue["Properties"]
+    }
+    alarmed = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in resources_of("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("AlarmActions") == [{"Ref": "OperationsTopic"}]
+    }
+    assert dead_letter_queues
+    assert dead_letter_queues <= alarmed
 
 
 def test_the_hub_topic_is_encrypted_with_its_own_key() -> None:
@@ -125,8 +146,15 @@ def test_every_route_requires_a_hub_scope() -> None:
 
 
 def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    """A policy's statements, taking both branches of a conditional one."""
     statements = policy["PolicyDocument"]["Statement"]
-    return statements if isinstance(statements, list) else [statements]
+    found = []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if "Fn::If" in statement:
+            found += [branch for branch in statement["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"}]
+        else:
+            found.append(statement)
+    return found
 
 
 def test_no_role_grants_a_wildcard_action() -> None:
