@@ -12,7 +12,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pydantic import Field
 
 from core.store import AgentMemory, Catalog, DataLake
@@ -20,13 +19,11 @@ from core.transitions import StoredParts, apply_event
 from shared import aws
 from shared.config import Settings, load_settings
 from shared.contracts import REQUEST_ACCEPTED, Outcome, RequestStatus
-from shared.hub import HubEvent, load_payload, parse_notification
-from shared.observability import logger, metrics, tracer
+from shared.hub import HubEvent, load_payload
+from shared.observability import logger, metrics
+from shared.subscriber import hub_subscriber
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-    from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_s3 import S3Client
 
 MAX_WRITE_ATTEMPTS = 8
@@ -140,20 +137,4 @@ def writer() -> CoreWriter:
     return CoreWriter.from_environment()
 
 
-# A batch where every record failed still answers with its item failures rather than raising:
-# the messages return to the queue either way, and the function's error metric stays for crashes.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    writer().apply(parse_notification(record.body))
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+lambda_handler = hub_subscriber(lambda event: writer().apply(event))

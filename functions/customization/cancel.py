@@ -10,24 +10,19 @@ until the next check. When no execution is running yet, this announces the cance
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore.exceptions import ClientError
 
 from shared import aws
 from shared.cancellation import CancellationMarks
 from shared.config import Settings, load_settings
 from shared.contracts import FINAL_STAGE, Outcome, stage_event
-from shared.hub import HubEvent, HubPublisher, new_event, parse_notification
+from shared.hub import HubEvent, HubPublisher, new_event
 from shared.naming import execution_name, job_name
-from shared.observability import logger, metrics, tracer
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+from shared.observability import logger, metrics
+from shared.subscriber import hub_subscriber
 
 STAGE = FINAL_STAGE["customize"]
 # Codes that mean "there is nothing (left) to stop".
@@ -107,18 +102,4 @@ def canceller() -> Canceller:
     )
 
 
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    canceller().cancel(parse_notification(record.body))
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+lambda_handler = hub_subscriber(lambda event: canceller().cancel(event))

@@ -10,22 +10,16 @@ adds to the session's memory.
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from shared import aws
 from shared.cancellation import CancellationMarks
 from shared.config import Settings, load_settings
 from shared.contracts import FINAL_STAGE, Outcome, stage_event
-from shared.hub import HubPublisher, new_event, parse_notification
-from shared.observability import logger, metrics, tracer
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+from shared.hub import HubEvent, HubPublisher, new_event
+from shared.observability import logger, metrics
+from shared.subscriber import hub_subscriber
 
 
 class CancelSettings(Settings):
@@ -45,12 +39,7 @@ def cancellations() -> CancellationMarks:
     return CancellationMarks(load_settings(CancelSettings).STARTS_TABLE, aws.dynamodb())
 
 
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    event = parse_notification(record.body)
+def cancel(event: HubEvent) -> None:
     cancellations().mark(event.request_id)
     hub().publish(
         new_event(
@@ -66,10 +55,4 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="RequestsCancelled", unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+lambda_handler = hub_subscriber(cancel)

@@ -14,7 +14,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -27,13 +26,12 @@ from shared import aws
 from shared.cancellation import CancellationMarks
 from shared.config import Settings, load_settings
 from shared.contracts import REQUEST_ACCEPTED, Outcome, stage_event
-from shared.hub import HubEvent, parse_notification
+from shared.hub import HubEvent
 from shared.naming import execution_name
-from shared.observability import logger, metrics, tracer
+from shared.observability import logger, metrics
+from shared.subscriber import hub_subscriber
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -131,19 +129,10 @@ def starter() -> PipelineStarter:
     return PipelineStarter.from_environment()
 
 
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    starter().start(parse_notification(record.body))
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def _register_context(context: LambdaContext) -> None:
+    # An in-progress start record expires with this invocation, so a crash mid-start can be retried.
     starter().idempotency.register_lambda_context(context)
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+
+
+# Settings load on the first invocation rather than at import: importing the module needs no environment.
+lambda_handler = hub_subscriber(lambda event: starter().start(event), before=_register_context)
