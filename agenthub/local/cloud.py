@@ -35,6 +35,8 @@ STATE_DIR = LOCAL_STATE_DIR
 SAMCONFIG = PROJECT_ROOT / "samconfig.toml"
 LOCAL_CONFIG_ENV = "localcloud"
 ACCOUNT_ID = "123456789012"
+# How long stopping waits for the pollers once their deliveries have been cut short.
+POLLER_STOP_SECONDS = 5
 
 
 class LocalCloudError(RuntimeError):
@@ -199,9 +201,10 @@ class LocalCloud:
                 self._pollers.append(poller)
 
     def stop(self) -> None:
+        # Every poller stops taking batches at once, and killing the workers ends the deliveries in
+        # flight, so stopping takes about a second however many subscriptions there are.
         for poller in self._pollers:
-            poller.stop()
-        self._pollers.clear()
+            poller.request_stop()
         if self._api_server is not None:
             if self._serving:
                 self._api_server.shutdown()
@@ -211,6 +214,10 @@ class LocalCloud:
         if self.functions is not None:
             self.functions.stop()
             self.functions = None
+        deadline = time.monotonic() + POLLER_STOP_SECONDS
+        for poller in self._pollers:
+            poller.join(deadline)
+        self._pollers.clear()
         if self.emulator is not None:
             self.emulator.stop()
             self.emulator = None

@@ -170,6 +170,8 @@ class FunctionPool:
             min(spec.reserved_concurrency, concurrency) if spec.reserved_concurrency else concurrency
         )
         self._idle: list[Worker] = []
+        self._started: set[Worker] = set()  # every live worker, idle or busy, so stop() reaches them all
+        self._stopped = False
         self._busy = 0
         self._lock = threading.Condition()
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,6 +184,8 @@ class FunctionPool:
         deadline = time.monotonic() + self.spec.timeout + WORKER_START_SECONDS
         with self._lock:
             while True:
+                if self._stopped:
+                    raise Throttled(f"{self.spec.name}: the local cloud is stopping")
                 while self._idle:
                     worker = self._idle.pop()
                     if worker.alive:
@@ -195,12 +199,25 @@ class FunctionPool:
                 if not self._lock.wait(timeout=max(0.0, deadline - time.monotonic())):
                     raise Throttled(f"{self.spec.name}: no execution environment became free")
 
+    def _start_worker(self) -> Worker:
+        worker = Worker(self.spec, self._environment, self._log)
+        with self._lock:
+            stopped = self._stopped
+            if not stopped:
+                self._started.add(worker)
+        if stopped:
+            worker.kill()
+            raise Throttled(f"{self.spec.name}: the local cloud is stopping")
+        return worker
+
     def _release(self, worker: Worker | None) -> None:
         with self._lock:
             self._busy -= 1
-            if worker is not None and worker.alive:
+            if worker is not None and worker.alive and not self._stopped:
                 self._idle.append(worker)
-            self._lock.notify()
+            elif worker is not None:
+                self._started.discard(worker)
+            self._lock.notify_all()
 
     def invoke(self, payload: bytes) -> InvocationResult:
         worker = self._acquire()
@@ -208,7 +225,7 @@ class FunctionPool:
             self.invocations += 1
         try:
             if worker is None:
-                worker = Worker(self.spec, self._environment, self._log)
+                worker = self._start_worker()
                 self.cold_starts += 1
             result = worker.invoke(payload, float(self.spec.timeout))
         except BaseException:
@@ -225,13 +242,19 @@ class FunctionPool:
             self._busy += 1
         worker = None
         try:
-            worker = Worker(self.spec, self._environment, self._log)
+            worker = self._start_worker()
+        except Throttled:
+            pass  # stopping: nothing to warm
         finally:
             self._release(worker)
 
     def stop(self) -> None:
+        """Kills every worker, busy ones too: an invocation in flight ends as a runtime exit."""
         with self._lock:
-            workers, self._idle = self._idle, []
+            self._stopped = True
+            workers, self._idle = list(self._started), []
+            self._started.clear()
+            self._lock.notify_all()
         for worker in workers:
             worker.kill()
         self._log.close()

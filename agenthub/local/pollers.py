@@ -93,10 +93,13 @@ class SqsPoller:
         for thread in self._threads:
             thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Stops taking new batches; a delivery in flight ends on its own (or when its worker is killed)."""
         self._stop.set()
+
+    def join(self, deadline: float) -> None:
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _receive(self) -> list[dict[str, Any]]:
         size = min(self.spec.batch_size, MAX_SQS_BATCH)

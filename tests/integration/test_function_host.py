@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agenthub.local.deploy import FunctionSpec
-from agenthub.local.functions import FunctionHost, Throttled
+from agenthub.local.functions import FunctionHost, InvocationResult, Throttled
 
 CODE = Path(__file__).resolve().parent.parent / "fixtures" / "functions"
 
@@ -142,3 +143,24 @@ def test_without_reserved_concurrency_an_invocation_waits_for_a_free_environment
         assert call(host, "Sleeper", {"seconds": 0})["slept"] == 0
     finally:
         busy.join()
+
+
+def test_stopping_ends_an_invocation_in_flight_and_refuses_new_ones(tmp_path: Path) -> None:
+    host = FunctionHost(
+        {"Slow": spec("Slow", "probe.sleep", {}, timeout=60)}, "us-east-1", "http://127.0.0.1:1", tmp_path
+    )
+    results: list[InvocationResult] = []
+    host.pool("stack-Slow").warm()
+    in_flight = threading.Thread(target=lambda: results.append(host.invoke("stack-Slow", b'{"seconds": 50}')))
+    in_flight.start()
+    time.sleep(0.5)  # the warm environment has taken the invocation
+
+    host.stop()
+    in_flight.join(timeout=10)
+
+    assert not in_flight.is_alive()
+    (result,) = results
+    assert result.function_error == "Unhandled"
+    assert json.loads(result.payload)["errorType"] == "Runtime.ExitError"
+    with pytest.raises(Throttled, match="the local cloud is stopping"):
+        host.invoke("stack-Slow", b'{"seconds": 0}')
