@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -35,6 +36,7 @@ from shared.contracts import (
     AnyRequest,
     CustomizeRequest,
     InvokeRequest,
+    RequestStatus,
     SubmitRequest,
     stages_of,
 )
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 SOURCE = "front-door"
+_ACCEPTED = "accepted#"
 RESULT_URL_SECONDS = 900
 _submit_adapter: TypeAdapter[AnyRequest] = TypeAdapter(SubmitRequest)
 
@@ -103,7 +106,11 @@ class Acceptance:
 
 
 class RequestIdLedger:
-    """Which request id each (caller, Idempotency-Key) was given, for as long as the dedupe window."""
+    """Which request id each (caller, Idempotency-Key) was given, and whose each accepted request is.
+
+    Both last as long as the dedupe window. The second lets the caller read and cancel a request
+    the moment it is accepted, before the core writer has put it in the catalog.
+    """
 
     def __init__(self, table: str, dynamodb: DynamoDBClient) -> None:
         self._table = table
@@ -136,6 +143,37 @@ class RequestIdLedger:
                 ) from error
             return str(earlier["request_id"]["S"])
         return request_id
+
+    def record_acceptance(self, row: CatalogRow, window_seconds: int) -> None:
+        """Idempotent: a retry of the same acceptance writes the same request again."""
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                "id": {"S": _ACCEPTED + row.request_id},
+                "subject": {"S": row.subject},
+                "pipeline": {"S": row.pipeline},
+                "stages": {"L": [{"S": stage} for stage in row.stages]},
+                "accepted_at": {"S": row.updated_at},
+                "expiration": {"N": str(int(time.time()) + window_seconds)},
+            },
+        )
+
+    def acceptance(self, request_id: str) -> CatalogRow | None:
+        """The request as accepted (ACCEPTED, nothing else known yet), or None."""
+        item = self._dynamodb.get_item(
+            TableName=self._table, Key={"id": {"S": _ACCEPTED + request_id}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        return CatalogRow(
+            request_id=request_id,
+            subject=item["subject"]["S"],
+            pipeline=item["pipeline"]["S"],
+            status=RequestStatus.ACCEPTED,
+            stages=[stage["S"] for stage in item["stages"]["L"]],
+            created_at=item["accepted_at"]["S"],
+            updated_at=item["accepted_at"]["S"],
+        )
 
 
 def body_hash(request: dict[str, Any]) -> str:
@@ -210,6 +248,18 @@ class RequestService:
             body_hash(submission["request"]),
             self._settings.DEDUPE_WINDOW_SECONDS,
         )
+        accepted_at = datetime.now(UTC)
+        self._ledger.record_acceptance(
+            CatalogRow(
+                request_id=request_id,
+                subject=submission["subject"],
+                pipeline=request.pipeline,
+                status=RequestStatus.ACCEPTED,
+                stages=list(stages),
+                updated_at=accepted_at.isoformat(),
+            ),
+            self._settings.DEDUPE_WINDOW_SECONDS,
+        )
         self._publisher.publish(
             new_event(
                 event_type=REQUEST_ACCEPTED,
@@ -219,6 +269,7 @@ class RequestService:
                 subject=submission["subject"],
                 payload={"input": submission["request"]["input"], "stages": list(stages)},
                 first_stage=stages[0],
+                occurred_at=accepted_at,
             )
         )
         return {"request_id": request_id, "pipeline": request.pipeline, "stages": list(stages)}
@@ -247,7 +298,8 @@ class RequestService:
                 )
 
     def _owned(self, subject: str, request_id: str) -> CatalogRow:
-        row = self._catalog.get(request_id)
+        # Until the core writer has caught up, the front door's own record of the acceptance answers.
+        row = self._catalog.get(request_id) or self._ledger.acceptance(request_id)
         if row is None or row.subject != subject:
             # Another caller's request is indistinguishable from a missing one.
             raise RequestNotFound(request_id)

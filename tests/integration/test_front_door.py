@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -65,6 +66,34 @@ def test_a_request_is_accepted_once_and_published_with_its_routing_attributes(
     assert event["request_id"] == accepted["request_id"]
     assert event["subject"] == api_event(SUBMIT_INVOKE)["requestContext"]["authorizer"]["claims"]["sub"]
     assert event["payload"]["input"]["prompt"] == "Name three uses of a pub/sub hub."
+
+
+def test_a_request_reads_back_and_cancels_the_moment_it_is_accepted(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    accepted = body(submit(functions, api_event(SUBMIT_INVOKE)))
+    request_id = accepted["request_id"]
+    read = {"request_id": request_id}
+    cancel = api_event(GET_REQUEST, path_parameters=read)
+    cancel.update({"httpMethod": "POST", "path": f"/v1/requests/{request_id}/cancel"})
+    cancel["resource"] = "/v1/requests/{request_id}/cancel"
+
+    # The core writer has not run: the catalog does not know the request yet.
+    mine = submit(functions, api_event(GET_REQUEST, path_parameters=read))
+    theirs = submit(functions, api_event(GET_REQUEST, path_parameters=read, subject="someone-else"))
+    cancelled = submit(functions, cancel)
+
+    assert mine["statusCode"] == 200
+    view = body(mine)
+    assert (view["status"], view["pipeline"], view["stages"]) == ("ACCEPTED", "invoke", ["invoke"])
+    assert view["history"] == []
+    (published,) = accepted_events(stack)
+    # The same instant the catalog will record from request.accepted, in the catalog's format.
+    assert datetime.fromisoformat(view["created_at"]) == datetime.fromisoformat(published["occurred_at"])
+    assert theirs["statusCode"] == 404
+    assert cancelled["statusCode"] == 202
+    (asked,) = hub_messages(drain(stack.ref("ProcessingCancelQueue")))
+    assert (asked["event_type"], asked["request_id"]) == ("request.cancel_requested", request_id)
 
 
 def test_same_key_and_body_replays_the_first_answer_without_publishing_again(
