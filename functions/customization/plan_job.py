@@ -7,6 +7,7 @@ service's own job request, ready for the state machine to start as it is.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,19 @@ class PlanTask(BaseModel):
     event: HubEvent
 
 
+@dataclass(frozen=True)
+class JobInputs:
+    """What either backend's job is made of."""
+
+    request_id: str
+    request: CustomizeInput
+    hyperparameters: dict[str, float]
+    name: str
+    dataset: str
+    validation: str | None
+    output: str
+
+
 class JobPlanner:
     def __init__(self, settings: PlanSettings, s3: S3Client) -> None:
         self._settings = settings
@@ -125,86 +139,67 @@ class JobPlanner:
             "output_uri": output,
             "time_limit_seconds": self._settings.JOB_TIME_LIMIT_SECONDS,
         }
-        if backend == Backend.BEDROCK:
-            plan["request"] = self._bedrock(
-                event, request, hyperparameters, name, dataset, validation, output
-            )
-        else:
-            plan["request"] = self._sagemaker(
-                event, request, hyperparameters, name, dataset, validation, output
-            )
+        job = JobInputs(event.request_id, request, hyperparameters, name, dataset, validation, output)
+        plan["request"] = self._bedrock(job) if backend == Backend.BEDROCK else self._sagemaker(job)
         logger.info("customization planned", extra={"request_id": event.request_id, "backend": backend.value})
         metrics.add_metric(name="CustomizationsPlanned", unit=MetricUnit.Count, value=1)
         return plan
 
-    def _bedrock(
-        self,
-        event: HubEvent,
-        request: CustomizeInput,
-        hyperparameters: dict[str, float],
-        name: str,
-        dataset: str,
-        validation: str | None,
-        output: str,
-    ) -> dict[str, Any]:
+    def _bedrock(self, job: JobInputs) -> dict[str, Any]:
         """CreateModelCustomizationJob's arguments, in Step Functions' PascalCase."""
-        job: dict[str, Any] = {
-            "JobName": name,
+        request = job.request
+        arguments: dict[str, Any] = {
+            "JobName": job.name,
             # Custom model names are unique in an account and region: a retraining is a new model.
-            "CustomModelName": f"{request.output_model_name[:50]}-{event.request_id[:8]}",
+            "CustomModelName": f"{request.output_model_name[:50]}-{job.request_id[:8]}",
             "RoleArn": self._settings.BEDROCK_CUSTOMIZATION_ROLE_ARN,
             # Bedrock returns the existing job for a repeated token: a retried start makes no second job.
-            "ClientRequestToken": event.request_id,
+            "ClientRequestToken": job.request_id,
             "BaseModelIdentifier": BEDROCK_CUSTOMIZATION_BASE_MODEL[request.base_model],
             "CustomizationType": BEDROCK_CUSTOMIZATION_TYPE[request.method],
-            "TrainingDataConfig": {"S3Uri": dataset},
-            "OutputDataConfig": {"S3Uri": output},
+            "TrainingDataConfig": {"S3Uri": job.dataset},
+            "OutputDataConfig": {"S3Uri": job.output},
             "HyperParameters": {
                 BEDROCK_HYPERPARAMETER_NAMES[key]: str(value)
-                for key, value in hyperparameters.items()
+                for key, value in job.hyperparameters.items()
                 if key in BEDROCK_HYPERPARAMETER_NAMES
             },
-            "JobTags": [{"Key": "agenthub:request", "Value": event.request_id}],
+            "JobTags": [{"Key": "agenthub:request", "Value": job.request_id}],
         }
-        if validation:
-            job["ValidationDataConfig"] = {"Validators": [{"S3Uri": validation}]}
+        if job.validation:
+            arguments["ValidationDataConfig"] = {"Validators": [{"S3Uri": job.validation}]}
         if request.method == Method.DISTILLATION:
-            job["CustomizationConfig"] = {
+            arguments["CustomizationConfig"] = {
                 "DistillationConfig": {
                     "TeacherModelConfig": {
                         "TeacherModelIdentifier": request.teacher_model,
-                        "MaxResponseLengthForInference": int(hyperparameters["max_response_tokens"]),
+                        "MaxResponseLengthForInference": int(job.hyperparameters["max_response_tokens"]),
                     }
                 }
             }
-            job.pop("HyperParameters")
-        return job
+            arguments.pop("HyperParameters")
+        return arguments
 
-    def _sagemaker(
-        self,
-        event: HubEvent,
-        request: CustomizeInput,
-        hyperparameters: dict[str, float],
-        name: str,
-        dataset: str,
-        validation: str | None,
-        output: str,
-    ) -> dict[str, Any]:
+    def _sagemaker(self, job: JobInputs) -> dict[str, Any]:
         """CreateTrainingJob's arguments for a Nova recipe."""
+        request = job.request
         image = self._settings.NOVA_TRAINING_IMAGE_URI
         if not image:
             raise BackendNotConfigured(
                 "this deployment has no NovaTrainingImageUri, so SageMaker-backed methods cannot run"
             )
-        channels = [("train", dataset)] + ([("validation", validation)] if validation else [])
+        channels = [("train", job.dataset)] + ([("validation", job.validation)] if job.validation else [])
         return {
-            "TrainingJobName": name,
+            "TrainingJobName": job.name,
             "RoleArn": self._settings.SAGEMAKER_TRAINING_ROLE_ARN,
             "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
             "HyperParameters": {
                 "recipe": f"nova-{request.method.value}-{request.technique.value}",
                 "base_model": request.base_model,
-                **{SAGEMAKER_HYPERPARAMETER_NAMES[key]: str(value) for key, value in hyperparameters.items()},
+                **{
+                    SAGEMAKER_HYPERPARAMETER_NAMES[key]: str(value)
+                    for key, value in job.hyperparameters.items()
+                },
             },
             "InputDataConfig": [
                 {
@@ -219,7 +214,7 @@ class JobPlanner:
                 }
                 for channel, uri in channels
             ],
-            "OutputDataConfig": {"S3OutputPath": output},
+            "OutputDataConfig": {"S3OutputPath": job.output},
             "ResourceConfig": {
                 "InstanceType": self._settings.TRAINING_INSTANCE_TYPE,
                 "InstanceCount": 4 if request.technique == Technique.FULL else 1,
@@ -232,7 +227,7 @@ class JobPlanner:
                 )
             },
             "Tags": [
-                {"Key": "agenthub:request", "Value": event.request_id},
+                {"Key": "agenthub:request", "Value": job.request_id},
                 {"Key": "agenthub:model-name", "Value": request.output_model_name},
             ],
         }
