@@ -74,7 +74,10 @@ def local_up(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(f"ready: {info['api_url']}", flush=True)
     try:
-        stopping.wait()
+        # Wait in short steps: a signal the kernel hands to another thread only runs its Python
+        # handler once the main thread wakes, and an untimed wait might never wake.
+        while not stopping.wait(0.5):
+            pass
     finally:
         print("stopping", flush=True)
         cloud.stop()
