@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,10 +51,37 @@ class Hub:
         assert self.cloud.emulator is not None
         return self.cloud.emulator.standins.job_status(name)
 
+    def publish_accepted(
+        self, client: HubClient, request_id: str, pipeline: str, request_input: dict[str, Any], stage: str
+    ) -> None:
+        """A request.accepted for `client`'s request straight onto the hub, as the front door (or a
+        redelivery) would put it there."""
+        from shared.hub import HubPublisher, new_event
+
+        event = new_event(
+            event_type="request.accepted",
+            request_id=request_id,
+            pipeline=pipeline,
+            source="front-door",
+            subject=subject_of(client),
+            payload={"input": request_input, "stages": [stage]},
+            first_stage=stage,
+        )
+        publisher = HubPublisher(
+            self.ref("AgentCoreTopic"), self.ref("DataLakeBucket"), self.aws("sns"), self.aws("s3")
+        )
+        publisher.publish(event)
+
     def invocations(self, logical_id: str) -> int:
         assert self.cloud.functions is not None
         assert self.cloud.stack is not None
         return self.cloud.functions.pool(self.cloud.stack.function(logical_id).name).invocations
+
+
+def subject_of(client: HubClient) -> str:
+    """The Cognito `sub` of the client's token: the caller id the hub and the catalog key on."""
+    claims = json.loads(base64.urlsafe_b64decode(client.token.split(".")[1] + "=="))
+    return str(claims["sub"])
 
 
 @pytest.fixture(scope="session")

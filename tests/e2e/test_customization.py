@@ -13,8 +13,7 @@ import pytest
 import requests
 
 from agenthub.client import HubClient
-from shared.hub import HubPublisher, new_event
-from tests.e2e.conftest import Hub
+from tests.e2e.conftest import Hub, subject_of
 
 SFT_RECORD = {
     "schemaVersion": "bedrock-conversation-2024",
@@ -93,17 +92,12 @@ def test_sft_with_lora_trains_on_bedrock_and_registers_the_model(hub: Hub, clien
     registered = hub.aws("dynamodb").query(
         TableName=hub.ref("CatalogTable"),
         KeyConditionExpression="pk = :model",
-        ExpressionAttributeValues={":model": {"S": f"MODEL#{_subject(client)}#{name}"}},
+        ExpressionAttributeValues={":model": {"S": f"MODEL#{subject_of(client)}#{name}"}},
     )["Items"]
     assert [json.loads(item["model"]["S"])["arn"] for item in registered] == [result["model"]["arn"]]
     bucket, prefix = result["metrics_location"][len("s3://") :].split("/", 1)
     metrics = hub.aws("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
     assert [item["Key"].rsplit("/", 1)[-1] for item in metrics] == ["training_metrics.csv"]
-
-
-def _subject(client: HubClient) -> str:
-    claims = json.loads(__import__("base64").urlsafe_b64decode(client.token.split(".")[1] + "=="))
-    return str(claims["sub"])
 
 
 def test_full_rank_dpo_runs_as_a_sagemaker_training_job(hub: Hub, client: HubClient) -> None:
@@ -246,18 +240,7 @@ def test_a_redelivered_start_makes_one_execution_and_one_job(hub: Hub, client: H
         "hyperparameters": {},
         "output_model_name": name,
     }
-    again = new_event(
-        event_type="request.accepted",
-        request_id=request_id,
-        pipeline="customize",
-        source="front-door",
-        subject=_subject(client),
-        payload={"input": request_input, "stages": ["customization"]},
-        first_stage="customization",
-    )
-    HubPublisher(hub.ref("AgentCoreTopic"), hub.ref("DataLakeBucket"), hub.aws("sns"), hub.aws("s3")).publish(
-        again
-    )
+    hub.publish_accepted(client, request_id, "customize", request_input, "customization")
     time.sleep(3)
 
     executions = hub.aws("stepfunctions").list_executions(stateMachineArn=hub.ref("NovaCustomizationJob"))[

@@ -6,7 +6,6 @@ other test's request.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from agenthub.client import HubClient
-from tests.e2e.conftest import Hub
+from tests.e2e.conftest import Hub, subject_of
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +73,9 @@ def test_invoke_answers_and_the_session_remembers_earlier_turns(hub: Hub, client
     turns = hub.aws("dynamodb").query(
         TableName=hub.ref("AgentMemoryTable"),
         KeyConditionExpression="session_key = :key",
-        ExpressionAttributeValues={":key": {"S": f"{hub_subject(hub, client)}#{session}"}},
+        ExpressionAttributeValues={":key": {"S": f"{subject_of(client)}#{session}"}},
     )["Items"]
     assert [turn["user_text"]["S"] for turn in turns] == ["What does the hub do?", "And why one topic?"]
-
-
-def hub_subject(hub: Hub, client: HubClient) -> str:
-    claims = json.loads(__import__("base64").urlsafe_b64decode(client.token.split(".")[1] + "=="))
-    return str(claims["sub"])
 
 
 def test_a_chained_request_runs_preprocess_then_invoke_through_the_hub(client: HubClient) -> None:
@@ -221,20 +215,9 @@ def test_a_model_the_deployment_does_not_allow_is_refused_by_the_pipeline_too(
     hub: Hub, client: HubClient
 ) -> None:
     """Defence in depth: a request.accepted that bypassed the front door still cannot pick the model."""
-    from shared.hub import HubPublisher, new_event
-
     request_id = str(uuid.uuid4())
-    event = new_event(
-        event_type="request.accepted",
-        request_id=request_id,
-        pipeline="invoke",
-        source="front-door",
-        subject=hub_subject(hub, client),
-        payload={"input": {"prompt": "hi", "model_id": "some.unapproved-model"}, "stages": ["invoke"]},
-        first_stage="invoke",
-    )
-    HubPublisher(hub.ref("AgentCoreTopic"), hub.ref("DataLakeBucket"), hub.aws("sns"), hub.aws("s3")).publish(
-        event
+    hub.publish_accepted(
+        client, request_id, "invoke", {"prompt": "hi", "model_id": "some.unapproved-model"}, "invoke"
     )
 
     view = client.wait(request_id)
@@ -254,19 +237,8 @@ def test_a_redelivered_trigger_message_starts_one_execution(hub: Hub, client: Hu
     assert accepted
 
     # The same request.accepted again, as an at-least-once hub would deliver it.
-    from shared.hub import HubPublisher, new_event
-
-    again = new_event(
-        event_type="request.accepted",
-        request_id=request_id,
-        pipeline="preprocess",
-        source="front-door",
-        subject=hub_subject(hub, client),
-        payload={"input": {"text": "redelivered", "chunk_tokens": 800}, "stages": ["preprocess"]},
-        first_stage="preprocess",
-    )
-    HubPublisher(hub.ref("AgentCoreTopic"), hub.ref("DataLakeBucket"), hub.aws("sns"), hub.aws("s3")).publish(
-        again
+    hub.publish_accepted(
+        client, request_id, "preprocess", {"text": "redelivered", "chunk_tokens": 800}, "preprocess"
     )
     time.sleep(3)
 
