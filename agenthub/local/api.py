@@ -294,7 +294,7 @@ class LocalApi:
         if route.validate_body and route.body_schema is not None:
             try:
                 document = json.loads(body or b"null")
-            except json.JSONDecodeError as error:
+            except ValueError as error:  # not JSON, or not even UTF-8 text
                 raise GatewayError(
                     "BAD_REQUEST_BODY", "Invalid request body", "Invalid request body"
                 ) from error

@@ -148,6 +148,13 @@ def _invalid_request(error: RequestValidationError) -> Response[Any]:
     return error_response(400, "the request is invalid", problems)
 
 
+@app.exception_handler(UnicodeDecodeError)
+def _not_text(error: UnicodeDecodeError) -> Response[Any]:
+    # API Gateway hands a body that is not UTF-8 over base64-encoded; the request validator
+    # refuses it first, so this is for routes and deployments without one.
+    return error_response(400, "the request is invalid", [{"field": "body", "problem": "is not UTF-8 text"}])
+
+
 @app.exception_handler(InvalidRequest)
 def _not_allowed(error: InvalidRequest) -> Response[Any]:
     return error_response(400, "the request is invalid", [{"field": error.field, "problem": error.problem}])

@@ -144,6 +144,26 @@ def test_the_request_validator_refuses_an_unknown_pipeline_before_the_handler(hu
     assert hub.invocations("FrontDoorFunction") == before
 
 
+@pytest.mark.parametrize("raw", [b"{not json", b'{"pipeline": "preprocess", "input": {"text": "\xff\xfe"}}'])
+def test_a_body_that_is_not_json_text_is_400_before_the_handler(hub: Hub, writer: str, raw: bytes) -> None:
+    before = hub.invocations("FrontDoorFunction")
+
+    response = requests.post(
+        f"{hub.api_url}/v1/requests",
+        data=raw,
+        headers={
+            "Authorization": f"Bearer {writer}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": "raw-1",
+        },
+        timeout=30,
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["problem"] == "Invalid request body"
+    assert hub.invocations("FrontDoorFunction") == before
+
+
 def test_an_unknown_route_is_403_missing_authentication_token(hub: Hub, writer: str) -> None:
     response = requests.get(f"{hub.api_url}/v1/nothing-here", headers={"Authorization": writer}, timeout=30)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -245,6 +246,20 @@ def test_bad_bodies_are_400_with_a_field_level_message_and_publish_nothing(
     assert response["statusCode"] == 400
     errors = body(response)["errors"]
     assert any(error["field"] == field and problem in error["problem"] for error in errors), errors
+    assert accepted_events(stack) == []
+
+
+def test_a_body_that_is_not_utf8_is_400_and_publishes_nothing(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    event = api_event(SUBMIT_PREPROCESS)
+    event["body"] = base64.b64encode(b'{"pipeline": "preprocess", "input": {"text": "\xff\xfe"}}').decode()
+    event["isBase64Encoded"] = True
+
+    response = submit(functions, event)
+
+    assert response["statusCode"] == 400
+    assert body(response)["errors"] == [{"field": "body", "problem": "is not UTF-8 text"}]
     assert accepted_events(stack) == []
 
 
