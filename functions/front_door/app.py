@@ -29,7 +29,7 @@ from front_door.requests import (
     RequestService,
 )
 from shared.config import load_settings
-from shared.contracts import SubmitRequest
+from shared.contracts import PIPELINES, SubmitRequest
 from shared.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -140,10 +140,9 @@ def _invalid_request(error: RequestValidationError) -> Response[Any]:
             continue
         if location[:1] == ["header"]:
             location = [f"header {location[1] if len(location) > 1 else ''}".strip()]
-        # Discriminated unions put the chosen variant's tag in the path: drop it.
-        location = [
-            part for part in location if part not in ("preprocess", "invoke", "customize")
-        ] or location
+        # A discriminated union puts the chosen variant's tag first in the path: drop it.
+        if len(location) > 1 and location[0] in PIPELINES:
+            location = location[1:]
         problems.append({"field": ".".join(location) or "body", "problem": issue.get("msg", "is invalid")})
     return error_response(400, "the request is invalid", problems)
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
 from shared.customization_contract import CustomizeInput
 
-Pipeline = Literal["preprocess", "invoke", "customize"]
 PIPELINES: tuple[str, ...] = ("preprocess", "invoke", "customize")
 
 REQUEST_ACCEPTED = "request.accepted"
@@ -63,8 +62,8 @@ class PreprocessInput(Contract):
 
 class InferenceSettings(Contract):
     max_tokens: int = Field(default=512, ge=1, le=4096)
-    temperature: float = Field(default=0.5, ge=0.0, le=1.0)
-    top_p: float = Field(default=0.9, ge=0.0, le=1.0)
+    temperature: FiniteFloat = Field(default=0.5, ge=0.0, le=1.0)
+    top_p: FiniteFloat = Field(default=0.9, ge=0.0, le=1.0)
     stop_sequences: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=4
     )

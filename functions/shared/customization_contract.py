@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
 
 class Method(StrEnum):
@@ -124,7 +124,7 @@ class CustomizeInput(BaseModel):
     dataset_id: str = Field(pattern=DATASET_ID_PATTERN, description="From POST /v1/datasets.")
     validation_dataset_id: str | None = Field(default=None, pattern=DATASET_ID_PATTERN)
     teacher_model: str | None = Field(default=None, description="Distillation only: the model that teaches.")
-    hyperparameters: dict[str, float] = Field(default_factory=dict)
+    hyperparameters: dict[str, FiniteFloat] = Field(default_factory=dict)
     output_model_name: str = Field(pattern=MODEL_NAME_PATTERN)
 
     @model_validator(mode="after")

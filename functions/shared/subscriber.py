@@ -32,7 +32,12 @@ def hub_subscriber(
     """
     # A batch where every record failed still answers with its item failures rather than raising:
     # the messages return to the queue either way, and the function's error metric stays for crashes.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    processor = BatchProcessor(
+        event_type=EventType.SQS,
+        raise_on_entire_batch_failure=False,
+        # Each failed message is logged with its exception (without a logger Powertools keeps quiet).
+        logger=logger,  # type: ignore[arg-type]
+    )
 
     @tracer.capture_method
     def record_handler(record: SQSRecord) -> None:

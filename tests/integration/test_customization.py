@@ -109,6 +109,13 @@ def test_a_customization_request_for_an_uploaded_dataset_is_accepted(
             "rft supports: lora on amazon.nova-lite-v1:0",
         ),
         ({"hyperparameters": {"epochs": 50}}, "input.hyperparameters.epochs", "outside 1..5"),
+        # JSON's 1e999 is infinity, and Python's parser takes NaN: neither may reach the bounds check.
+        ({"hyperparameters": {"epochs": float("inf")}}, "input.hyperparameters.epochs", "finite number"),
+        (
+            {"hyperparameters": {"learning_rate": float("nan")}},
+            "input.hyperparameters.learning_rate",
+            "finite",
+        ),
         (
             {"dataset_id": "ds-never-uploaded"},
             "input.dataset_id",

@@ -236,6 +236,22 @@ def expire_dedupe_records(stack: Stack) -> None:
             "input.inference.temperature",
             "less than or equal to 1",
         ),
+        (
+            '{"pipeline": "invoke", "input": {"prompt": "hi", "inference": {"temperature": NaN}}}',
+            "input.inference.temperature",
+            "finite number",
+        ),
+        # A chained request's own field keeps its full path ("preprocess" is also a pipeline name).
+        (
+            json.dumps(
+                {
+                    "pipeline": "invoke",
+                    "input": {"prompt": "hi", "preprocess": {"text": "x", "chunk_tokens": 0}},
+                }
+            ),
+            "input.preprocess.chunk_tokens",
+            "greater than or equal to",
+        ),
     ],
 )
 def test_bad_bodies_are_400_with_a_field_level_message_and_publish_nothing(
