@@ -4,6 +4,7 @@ agenthub local up [--port N]        run the whole hub locally until interrupted
 agenthub local token [--user NAME]  print an access token for a local user
 agenthub demo                       start the local cloud, send the sample requests, report
 agenthub template translate [OUT]   the SAM-translated template, as JSON
+agenthub iam check [--needs]        what each role must allow, checked against what it allows
 """
 
 from __future__ import annotations
@@ -116,6 +117,12 @@ def translate_template(args: argparse.Namespace) -> int:
     return 0
 
 
+def iam_check(args: argparse.Namespace) -> int:
+    from agenthub.iam.report import run_check
+
+    return run_check(show_needs=args.needs)
+
+
 def _add_cloud_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument("--port", type=int, default=default_port, help="local API port; 0 picks a free one")
     parser.add_argument(
@@ -171,6 +178,19 @@ def parser() -> argparse.ArgumentParser:
     translated = template.add_parser("translate", help="write the SAM-translated template as JSON")
     translated.add_argument("out", nargs="?")
     translated.set_defaults(run=translate_template)
+
+    iam = commands.add_parser("iam", help="IAM, checked statically").add_subparsers(
+        dest="iam_command", required=True
+    )
+    iam_check_parser = iam.add_parser(
+        "check",
+        help="compare what every function and state machine needs with what its role allows",
+        description="Deploys template.yaml into an in-process emulator (every intrinsic resolved), reads "
+        "functions/ with mypy's types, and reports missing permissions, grants nothing uses, wildcard "
+        "actions and AWS calls the access model (agenthub/iam/access.py) does not know. Exits 1 on findings.",
+    )
+    iam_check_parser.add_argument("--needs", action="store_true", help="also list every principal's needs")
+    iam_check_parser.set_defaults(run=iam_check)
     return root
 
 

@@ -144,6 +144,7 @@ class LocalCloud:
                 faults=emulator.invoke_fault,
             )
             emulator.functions = functions
+            emulator.event_sources = stack.event_sources
             self.api = self._local_api(stack, emulator, functions, logs)
             self._start_pollers(stack, emulator, functions)
             if config.warm:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
+from agenthub.local import deploy_rules
 from agenthub.local.intrinsics import (
     ResolutionError,
     Scope,
@@ -70,6 +72,7 @@ class EventSourceSpec:
     report_batch_item_failures: bool
     enabled: bool
     maximum_concurrency: int | None
+    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class Stack:
     parameters: dict[str, Any]
     resources: dict[str, Deployed] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
+    # Each deployed resource's properties with every intrinsic resolved, as CloudFormation passed them.
+    properties: dict[str, dict[str, Any]] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     exports: dict[str, Any] = field(default_factory=dict)
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
@@ -213,12 +218,15 @@ class Deployer:
             try:
                 properties = resolve(resource.get("Properties", {}), self._scope)
                 deployed = CREATORS[resource["Type"]](self, name, properties)
+            except deploy_rules.DeployRuleBroken as error:
+                raise DeploymentError(f"{name} ({resource['Type']}): AWS would refuse it: {error}") from error
             except (ResolutionError, KeyError, TypeError, ValueError) as error:
                 raise DeploymentError(f"{name} ({resource['Type']}): {error}") from error
             except Exception as error:  # an emulator API error: name the resource that failed
                 raise DeploymentError(f"{name} ({resource['Type']}): {error}") from error
             self.stack.resources[name] = deployed
             self.stack.types[name] = resource["Type"]
+            self.stack.properties[name] = properties
         self._outputs()
         return self.stack
 
@@ -527,6 +535,18 @@ def _iam_role(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Dep
     return Deployed(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
 
 
+def _iam_managed_policy(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Deployed:
+    name = props.get("ManagedPolicyName") or deployer.physical_name(logical_id, 128)
+    policy = deployer.client("iam").create_policy(
+        PolicyName=name,
+        Path=props.get("Path", "/"),
+        PolicyDocument=_json(props["PolicyDocument"]),
+        Description=props.get("Description", ""),
+    )["Policy"]
+    deployer.note(logical_id, props, {"ManagedPolicyName", "Path", "PolicyDocument", "Description"})
+    return Deployed(policy["Arn"], {"PolicyArn": policy["Arn"]})
+
+
 def _cognito_user_pool(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Deployed:
     accepted = (
         "Policies",
@@ -620,6 +640,7 @@ def _lambda_function(deployer: Deployer, logical_id: str, props: dict[str, Any])
     environment = {
         key: str(value) for key, value in props.get("Environment", {}).get("Variables", {}).items()
     }
+    deploy_rules.check_function_environment(environment)
     function = deployer.client("lambda").create_function(
         FunctionName=name,
         Runtime=props["Runtime"],
@@ -690,6 +711,10 @@ def _lambda_event_source(deployer: Deployer, logical_id: str, props: dict[str, A
     source = props["EventSourceArn"]
     if ":sqs:" not in source:
         raise DeploymentError(f"{logical_id}: the local cloud polls SQS event sources only, not {source}")
+    function = deployer.stack.function_by_name(props["FunctionName"])
+    if function is None:
+        raise DeploymentError(f"{logical_id}: no function {props['FunctionName']} in the stack")
+    deploy_rules.check_sqs_event_source(deployer.stack, props, function.timeout, function.role_arn)
     spec = EventSourceSpec(
         logical_id=logical_id,
         function_name=props["FunctionName"],
@@ -701,9 +726,11 @@ def _lambda_event_source(deployer: Deployer, logical_id: str, props: dict[str, A
         maximum_concurrency=int(props["ScalingConfig"]["MaximumConcurrency"])
         if "ScalingConfig" in props
         else None,
+        # An event source mapping is known by a UUID; this one is derived, so a restart keeps it.
+        uuid=str(uuid.UUID(hashlib.sha256(f"{deployer.stack.name}/{logical_id}".encode()).hexdigest()[:32])),
     )
     deployer.stack.event_sources.append(spec)
-    return Deployed(hashlib.sha256(f"{deployer.stack.name}/{logical_id}".encode()).hexdigest()[:36])
+    return Deployed(spec.uuid)
 
 
 def _rest_api(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Deployed:
@@ -772,6 +799,7 @@ def _wait_condition_handle(deployer: Deployer, logical_id: str, props: dict[str,
 
 
 def _state_machine(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Deployed:
+    deploy_rules.check_state_machine_logging(deployer.stack, props)
     definition = props.get("DefinitionString")
     if definition is None and "Definition" in props:
         definition = json.dumps(props["Definition"])
@@ -834,6 +862,7 @@ CREATORS: dict[str, Callable[[Deployer, str, dict[str, Any]], Deployed]] = {
     "AWS::Logs::LogGroup": _logs_group,
     "AWS::CloudWatch::Alarm": _cloudwatch_alarm,
     "AWS::IAM::Role": _iam_role,
+    "AWS::IAM::ManagedPolicy": _iam_managed_policy,
     "AWS::Cognito::UserPool": _cognito_user_pool,
     "AWS::Cognito::UserPoolDomain": _cognito_domain,
     "AWS::Cognito::UserPoolResourceServer": _cognito_resource_server,

@@ -6,6 +6,7 @@ moto. Three kinds are answered here instead, because moto cannot run them:
 - Lambda Invoke: handed to the function host (moto would need Docker);
 - Bedrock runtime, Bedrock customization jobs and SageMaker training jobs: the stand-ins;
 - SQS StartMessageMoveTask / ListMessageMoveTasks (dead-letter queue redrive), which moto lacks;
+- Lambda List/GetEventSourceMapping: the SQS event sources the local pollers serve;
 - `/_agenthub/...`: the local cloud's control API (fault rules, health).
 
 moto's Step Functions interpreter calls services back at `localhost:$MOTO_PORT`, so executions
@@ -24,13 +25,14 @@ import threading
 import time
 import uuid
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from agenthub.local import local_client, moto_adapter
+from agenthub.local.deploy import EventSourceSpec
 from agenthub.local.functions import FunctionHost, FunctionNotFound, InjectedFault, Throttled
 from agenthub.local.standins import StandIns, _signing_service
 
@@ -38,6 +40,7 @@ from agenthub.local.standins import StandIns, _signing_service
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 _MOVE_TASK_TARGETS = ("AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+_MAPPINGS_PATH = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
 
 
 class PortInUse(RuntimeError):
@@ -70,12 +73,14 @@ class Emulator:
         self.account_id = account_id
         self._moto = DomainDispatcherApplication(create_backend_app)
         self.functions: FunctionHost | None = None
+        self.event_sources: list[EventSourceSpec] = []
         self._server = bind(host, port, self)
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
         self.standins = StandIns(region, account_id, lambda: self.client("s3"))
         self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
         self._move_tasks: list[dict[str, Any]] = []
+        self._started_at = time.time()
         self._previous_moto_port: str | None = None
 
     def client(self, service: str) -> Any:
@@ -117,6 +122,7 @@ class Emulator:
             path.startswith("/_agenthub/")
             or target in _MOVE_TASK_TARGETS
             or _INVOKE_PATH.match(path)
+            or _MAPPINGS_PATH.match(path)
             or headers.get("x-amz-target", "").startswith("SageMaker.")
             or _signing_service(headers.get("authorization", "")) == "bedrock"
         )
@@ -125,7 +131,12 @@ class Emulator:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         method = environ.get("REQUEST_METHOD", "GET")
-        answer = self._answer(method, path, headers, body)
+        if _MAPPINGS_PATH.match(path) and method == "GET":
+            answer: tuple[int, dict[str, str], bytes] | None = self._mappings(
+                path, parse_qs(environ.get("QUERY_STRING", ""))
+            )
+        else:
+            answer = self._answer(method, path, headers, body)
         if answer is None:
             environ["wsgi.input"] = io.BytesIO(body)
             return self._moto(environ, start_response)
@@ -137,6 +148,44 @@ class Emulator:
             [*response_headers.items(), ("Content-Length", str(len(payload)))],
         )
         return [payload]
+
+    def _mappings(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+        """ListEventSourceMappings and GetEventSourceMapping, as Lambda answers them."""
+        json_headers = {"Content-Type": "application/json"}
+        mappings: list[dict[str, Any]] = []
+        for spec in self.event_sources:
+            try:
+                function_arn = self.functions.pool(spec.function_name).spec.arn if self.functions else ""
+            except FunctionNotFound:
+                function_arn = spec.function_name
+            mappings.append(
+                {
+                    "UUID": spec.uuid,
+                    "EventSourceArn": spec.queue_arn,
+                    "FunctionArn": function_arn,
+                    "BatchSize": spec.batch_size,
+                    "MaximumBatchingWindowInSeconds": spec.batching_window_seconds,
+                    "FunctionResponseTypes": ["ReportBatchItemFailures"]
+                    if spec.report_batch_item_failures
+                    else [],
+                    "State": "Enabled" if spec.enabled else "Disabled",
+                    "StateTransitionReason": "USER_INITIATED",
+                    "LastModified": self._started_at,
+                }
+            )
+        wanted = _MAPPINGS_PATH.match(path)
+        if wanted and wanted.group(1):
+            found = next((mapping for mapping in mappings if mapping["UUID"] == wanted.group(1)), None)
+            if found is None:
+                return _aws_error(
+                    404, "ResourceNotFoundException", f"no event source mapping {wanted.group(1)}"
+                )
+            return 200, json_headers, json.dumps(found).encode()
+        for name, key in (("FunctionName", "FunctionArn"), ("EventSourceArn", "EventSourceArn")):
+            if name in query:
+                value = query[name][0]
+                mappings = [m for m in mappings if value in (m[key], m[key].rsplit(":", 1)[-1])]
+        return 200, json_headers, json.dumps({"EventSourceMappings": mappings}).encode()
 
     def invoke_fault(self, function_name: str, payload: bytes) -> InjectedFault | None:
         """The fault rule (operation "Invoke") that applies to this invocation, if any."""

@@ -68,10 +68,8 @@ class Canceller:
         self._cancellations.mark(event.request_id)
         name = job_name(event.request_id)
         stopped = {
-            "bedrock_job": self._stop_job(
-                aws.client("bedrock").stop_model_customization_job, jobIdentifier=name
-            ),
-            "sagemaker_job": self._stop_job(aws.client("sagemaker").stop_training_job, TrainingJobName=name),
+            "bedrock_job": self._stop_job(aws.bedrock().stop_model_customization_job, jobIdentifier=name),
+            "sagemaker_job": self._stop_job(aws.sagemaker().stop_training_job, TrainingJobName=name),
         }
         status = self._execution_status(event.request_id)
         logger.info(

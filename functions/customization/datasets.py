@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.contracts import estimate_tokens
 from shared.customization_contract import Method
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 MAX_REPORTED_ERRORS = 10
 # What S3 answers for a dataset that is not there (403 when the reader may not list the bucket).
@@ -196,7 +199,7 @@ def validate_lines(lines: Iterable[bytes], method: Method, size: int) -> Report:
     return report
 
 
-def validate_object(s3: Any, bucket: str, key: str, method: Method, max_bytes: int) -> Report:
+def validate_object(s3: S3Client, bucket: str, key: str, method: Method, max_bytes: int) -> Report:
     """Validates the dataset at s3://bucket/key, streaming it; refuses it unread if it is too large."""
     try:
         size = int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])

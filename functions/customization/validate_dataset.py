@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from customization.datasets import validate_object
 from shared import aws
 from shared.config import Settings, load_settings
-from shared.customization_contract import Method
+from shared.customization_contract import DATASETS_PREFIX, Method
 from shared.hub import split_s3_uri
 from shared.observability import logger, metrics, tracer
 
@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 class ValidateSettings(Settings):
     DATASET_MAX_BYTES: int = Field(gt=0)
+    DATA_LAKE_BUCKET: str
+
+
+class DatasetOutsideTheLake(ValueError):
+    """The plan names a dataset that is not a caller's upload in the data lake: never read."""
 
 
 class DatasetRef(BaseModel):
@@ -45,12 +50,15 @@ class ValidateTask(BaseModel):
 
 
 def validate(task: ValidateTask) -> dict[str, Any]:
+    settings = load_settings(ValidateSettings)
     reports = []
     for dataset in task.plan.datasets:
         bucket, key = split_s3_uri(dataset.uri)
-        report = validate_object(
-            aws.s3(), bucket, key, task.plan.method, load_settings(ValidateSettings).DATASET_MAX_BYTES
-        )
+        if bucket != settings.DATA_LAKE_BUCKET or not key.startswith(DATASETS_PREFIX):
+            raise DatasetOutsideTheLake(
+                f"the {dataset.role} dataset is not under the data lake's {DATASETS_PREFIX}"
+            )
+        report = validate_object(aws.s3(), bucket, key, task.plan.method, settings.DATASET_MAX_BYTES)
         reports.append({"role": dataset.role, "uri": dataset.uri, **report.as_dict()})
     valid = all(report["valid"] for report in reports)
     metrics.add_metric(name="DatasetsValid" if valid else "DatasetsInvalid", unit=MetricUnit.Count, value=1)

@@ -13,8 +13,10 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -24,22 +26,32 @@ if TYPE_CHECKING:
 _CONFIG = Config(retries={"mode": "standard"}, connect_timeout=2, read_timeout=4)
 
 
+# Every client is typed by the accessor below: the IAM check (agenthub/iam) reads which AWS
+# operations a function calls from these types, so an untyped client would hide its calls.
 @cache
-def client(service: str) -> Any:
+def _client(service: str) -> Any:
     return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
+def bedrock() -> BedrockClient:
+    return _client("bedrock")  # type: ignore[no-any-return]
+
+
 def dynamodb() -> DynamoDBClient:
-    return client("dynamodb")  # type: ignore[no-any-return]
+    return _client("dynamodb")  # type: ignore[no-any-return]
 
 
 def s3() -> S3Client:
-    return client("s3")  # type: ignore[no-any-return]
+    return _client("s3")  # type: ignore[no-any-return]
 
 
 def sns() -> SNSClient:
-    return client("sns")  # type: ignore[no-any-return]
+    return _client("sns")  # type: ignore[no-any-return]
 
 
 def stepfunctions() -> SFNClient:
-    return client("stepfunctions")  # type: ignore[no-any-return]
+    return _client("stepfunctions")  # type: ignore[no-any-return]
+
+
+def sagemaker() -> SageMakerClient:
+    return _client("sagemaker")  # type: ignore[no-any-return]

@@ -7,11 +7,14 @@ small ones stay in the row as JSON text, which saves an S3 PUT and GET per reque
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import RequestStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 REQUEST_PK_PREFIX = "REQUEST#"
 REQUEST_SK = "REQUEST"
@@ -65,7 +68,7 @@ class CatalogRow(BaseModel):
 class CatalogReader:
     """Reads request rows. The core writer reads consistently (it is about to write); readers need not."""
 
-    def __init__(self, table: str, dynamodb: Any, consistent: bool = False) -> None:
+    def __init__(self, table: str, dynamodb: DynamoDBClient, consistent: bool = False) -> None:
         self._table = table
         self._dynamodb = dynamodb
         self._consistent = consistent

@@ -194,9 +194,12 @@ def hyperparameters_for(request: CustomizeInput) -> dict[str, float]:
     return values
 
 
+DATASETS_PREFIX = "datasets/"
+
+
 def dataset_key(subject: str, dataset_id: str) -> str:
     """Where a caller's dataset lives in the lake: under their own prefix, so nobody names another's."""
-    return f"datasets/{subject}/{dataset_id}.jsonl"
+    return f"{DATASETS_PREFIX}{subject}/{dataset_id}.jsonl"
 
 
 def capability_table_markdown() -> str:

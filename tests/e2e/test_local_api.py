@@ -9,6 +9,7 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from agenthub.client import HubClient
 from tests.e2e.conftest import Hub
 
 SUBMIT = {"pipeline": "preprocess", "input": {"text": "hello"}}
@@ -99,6 +100,64 @@ def test_a_machine_token_from_client_credentials_is_accepted(hub: Hub) -> None:
     response = post(hub, token.json()["access_token"], key=str(uuid.uuid4()))
 
     assert response.status_code == 202
+
+
+def machine_token(hub: Hub, client_id: str, secret: str) -> str:
+    response = requests.post(
+        hub.info["token_endpoint"],
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def test_each_calling_system_with_its_own_app_client_is_its_own_caller(hub: Hub) -> None:
+    """A client-credentials token's sub is its app client's id: two systems sharing MachineClientId
+    are one caller. One app client per system, made as the README's "Signing in" shows, keeps them
+    apart."""
+    cognito = hub.aws("cognito-idp")
+    systems = {}
+    for name in ("billing", "reporting"):
+        made = cognito.create_user_pool_client(
+            UserPoolId=hub.info["user_pool_id"],
+            ClientName=f"machine-{name}",
+            GenerateSecret=True,
+            AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["client_credentials"],
+            AllowedOAuthScopes=["hub/requests.write", "hub/requests.read"],
+            SupportedIdentityProviders=["COGNITO"],
+        )["UserPoolClient"]
+        systems[name] = HubClient(hub.api_url, machine_token(hub, made["ClientId"], made["ClientSecret"]))
+
+    accepted = systems["billing"].submit(SUBMIT)
+    assert accepted.status == 202
+
+    assert systems["billing"].get(accepted.body["request_id"]).status == 200
+    assert systems["reporting"].get(accepted.body["request_id"]).status == 404
+    assert systems["reporting"].post(f"/v1/requests/{accepted.body['request_id']}/cancel").status == 404
+
+
+def test_the_sqs_triggers_are_listed_as_event_source_mappings(hub: Hub) -> None:
+    """`aws lambda list-event-source-mappings --endpoint-url ...` shows what AWS would."""
+    lambda_ = hub.aws("lambda")
+    assert hub.cloud.stack is not None
+    queues = {
+        hub.cloud.stack.resources[name].attributes["Arn"]
+        for name in hub.cloud.stack.of_type("AWS::SQS::Queue")
+    }
+
+    mappings = lambda_.list_event_source_mappings()["EventSourceMappings"]
+
+    assert len(mappings) == 6
+    assert all(mapping["EventSourceArn"] in queues for mapping in mappings)
+    assert all(mapping["State"] == "Enabled" for mapping in mappings)
+    writer = hub.cloud.stack.function("CoreWriterFunction")
+    (core,) = lambda_.list_event_source_mappings(FunctionName=writer.name)["EventSourceMappings"]
+    assert core["FunctionArn"] == writer.arn
+    assert core["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert lambda_.get_event_source_mapping(UUID=core["UUID"])["BatchSize"] == 10
 
 
 def test_a_wrong_client_secret_gets_no_token(hub: Hub) -> None:

@@ -1,0 +1,226 @@
+"""What each AWS call in functions/ needs from IAM, and on which resource.
+
+The code map (`agenthub.iam.code`) finds every boto3 call and the function or method making it;
+this table says what IAM must allow for it, with the resource named through the calling
+function's own settings (its environment variables, as the template sets them). A call the table
+does not know, or an entry no code makes any more, fails the IAM check: add or remove the entry
+next to the code change. Actions are IAM's, which are not always the operation's name (a HEAD is
+`s3:GetObject`; a presigned URL needs what the request it signs would need):
+https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class MissingSetting(LookupError):
+    """A function reaches a call whose resource comes from a setting the function does not have."""
+
+
+@dataclass(frozen=True)
+class Env:
+    """Where a principal runs: its region, account and environment variables."""
+
+    region: str
+    account: str
+    variables: Mapping[str, str]
+    partition: str = "aws"
+
+    def var(self, name: str) -> str:
+        if name not in self.variables:
+            raise MissingSetting(name)
+        return self.variables[name]
+
+
+class NotNeeded(LookupError):
+    """The need does not apply to this deployment (an optional setting left empty)."""
+
+
+class Resource:
+    def resolve(self, env: Env) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Table(Resource):
+    variable: str
+
+    def resolve(self, env: Env) -> str:
+        return f"arn:{env.partition}:dynamodb:{env.region}:{env.account}:table/{env.var(self.variable)}"
+
+
+@dataclass(frozen=True)
+class LakeObject(Resource):
+    """An object under `prefix` in the bucket named by `variable`; checked with a sample key."""
+
+    prefix: str
+    variable: str = "DATA_LAKE_BUCKET"
+
+    def resolve(self, env: Env) -> str:
+        return f"arn:{env.partition}:s3:::{env.var(self.variable)}/{self.prefix}example"
+
+
+@dataclass(frozen=True)
+class Bucket(Resource):
+    variable: str = "DATA_LAKE_BUCKET"
+
+    def resolve(self, env: Env) -> str:
+        return f"arn:{env.partition}:s3:::{env.var(self.variable)}"
+
+
+@dataclass(frozen=True)
+class ArnIn(Resource):
+    """The ARN a setting holds (a topic, a state machine, a role)."""
+
+    variable: str
+
+    def resolve(self, env: Env) -> str:
+        return env.var(self.variable)
+
+
+@dataclass(frozen=True)
+class ExecutionOf(Resource):
+    """An execution of the state machine whose ARN a setting holds."""
+
+    variable: str
+
+    def resolve(self, env: Env) -> str:
+        return env.var(self.variable).replace(":stateMachine:", ":execution:") + ":example"
+
+
+@dataclass(frozen=True)
+class Arn(Resource):
+    """A fixed ARN shape; `{partition}`, `{region}` and `{account}` are filled in."""
+
+    template: str
+
+    def resolve(self, env: Env) -> str:
+        return self.template.format(partition=env.partition, region=env.region, account=env.account)
+
+
+@dataclass(frozen=True)
+class ImageRepository(Resource):
+    """The ECR repository of the image a setting names (<account>.dkr.ecr.<region>.amazonaws.com/
+    <repository>:<tag>); nothing is needed when the setting is empty."""
+
+    variable: str
+
+    def resolve(self, env: Env) -> str:
+        image = env.var(self.variable)
+        if not image:
+            raise NotNeeded(self.variable)
+        registry, _, path = image.partition("/")
+        account, _, _, region = registry.split(".")[:4]
+        return f"arn:{env.partition}:ecr:{region}:{account}:repository/{path.split(':', 1)[0]}"
+
+
+@dataclass(frozen=True)
+class Need:
+    action: str
+    resource: Resource
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+def _reads_and_writes(table: str) -> tuple[Need, ...]:
+    return tuple(
+        Need(f"dynamodb:{action}", Table(table))
+        for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
+    )
+
+
+CATALOG, MEMORY, DEDUPE, STARTS = "CATALOG_TABLE", "AGENT_MEMORY_TABLE", "IDEMPOTENCY_TABLE", "STARTS_TABLE"
+
+# (function or method making the call, "service.operation") -> what IAM must allow.
+CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
+    # The hub envelope: publishing (with claim checks) and reading claim checks.
+    ("shared.hub.HubPublisher.publish", "sns.publish"): (Need("sns:Publish", ArnIn("HUB_TOPIC_ARN")),),
+    ("shared.hub.HubPublisher._claim_check", "s3.put_object"): (Need("s3:PutObject", LakeObject("hub/")),),
+    ("shared.hub.load_payload", "s3.get_object"): (Need("s3:GetObject", LakeObject("hub/")),),
+    # The catalog, read by the front door and the core writer; written by the core writer alone.
+    ("shared.catalog.CatalogReader.get", "dynamodb.get_item"): (Need("dynamodb:GetItem", Table(CATALOG)),),
+    ("core.store.Catalog.save", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(CATALOG)),),
+    ("core.store.Catalog.register_model", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(CATALOG)),),
+    ("core.store.AgentMemory.append_turn", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(MEMORY)),),
+    ("core.store.DataLake.store", "s3.put_object"): tuple(
+        Need("s3:PutObject", LakeObject(prefix))
+        for prefix in ("requests/", "results/", "errors/", "progress/")
+    ),
+    # The front door's own records and links.
+    ("front_door.requests.RequestIdLedger.reserve", "dynamodb.put_item"): (
+        Need("dynamodb:PutItem", Table(DEDUPE)),
+    ),
+    ("front_door.requests.RequestIdLedger.record_acceptance", "dynamodb.put_item"): (
+        Need("dynamodb:PutItem", Table(DEDUPE)),
+    ),
+    ("front_door.requests.RequestIdLedger.acceptance", "dynamodb.get_item"): (
+        Need("dynamodb:GetItem", Table(DEDUPE)),
+    ),
+    ("front_door.requests.RequestService._presign", "s3.generate_presigned_url"): (
+        Need("s3:GetObject", LakeObject("results/")),
+        Need("s3:GetObject", LakeObject("errors/")),
+    ),
+    ("front_door.datasets.DatasetUploads.new_upload", "s3.generate_presigned_post"): (
+        Need("s3:PutObject", LakeObject("datasets/")),
+    ),
+    ("front_door.datasets.DatasetUploads.exists", "s3.head_object"): (
+        Need("s3:GetObject", LakeObject("datasets/")),
+    ),
+    # Triggers and cancellation marks.
+    ("shared.cancellation.CancellationMarks.mark", "dynamodb.put_item"): (
+        Need("dynamodb:PutItem", Table(STARTS)),
+    ),
+    ("shared.cancellation.CancellationMarks.is_marked", "dynamodb.get_item"): (
+        Need("dynamodb:GetItem", Table(STARTS)),
+    ),
+    ("shared.pipeline_trigger.PipelineStarter._start", "stepfunctions.start_execution"): (
+        Need("states:StartExecution", ArnIn("STATE_MACHINE_ARN")),
+    ),
+    # Processing tasks.
+    ("processing.preprocess.Preprocessor.run", "s3.put_object"): (
+        Need("s3:PutObject", LakeObject("work/preprocess/")),
+    ),
+    ("processing.prepare_model_request.RequestPreparer._document", "s3.get_object"): (
+        Need("s3:GetObject", LakeObject("work/preprocess/")),
+    ),
+    ("processing.prepare_model_request.RequestPreparer._history", "dynamodb.query"): (
+        Need("dynamodb:Query", Table(MEMORY)),
+    ),
+    # Customization.
+    ("customization.datasets.validate_object", "s3.head_object"): (
+        Need("s3:GetObject", LakeObject("datasets/")),
+    ),
+    ("customization.datasets.validate_object", "s3.get_object"): (
+        Need("s3:GetObject", LakeObject("datasets/")),
+    ),
+    ("customization.cancel.Canceller._execution_status", "stepfunctions.describe_execution"): (
+        Need("states:DescribeExecution", ExecutionOf("STATE_MACHINE_ARN")),
+    ),
+    ("customization.cancel.Canceller.cancel", "bedrock.stop_model_customization_job"): (
+        Need(
+            "bedrock:StopModelCustomizationJob",
+            Arn("arn:{partition}:bedrock:{region}:{account}:model-customization-job/example"),
+        ),
+    ),
+    ("customization.cancel.Canceller.cancel", "sagemaker.stop_training_job"): (
+        Need(
+            "sagemaker:StopTrainingJob",
+            Arn("arn:{partition}:sagemaker:{region}:{account}:training-job/agenthub-example"),
+        ),
+    ),
+}
+
+_POWERTOOLS_DYNAMODB = (
+    "aws_lambda_powertools.utilities.idempotency.persistence.dynamodb.DynamoDBPersistenceLayer"
+)
+# (function or method referring to the library, library symbol) -> what the library calls on its behalf.
+LIBRARIES: dict[tuple[str, str], tuple[Need, ...]] = {
+    # Powertools Idempotency gets, puts, updates and deletes its records.
+    ("front_door.requests.RequestService.from_environment", _POWERTOOLS_DYNAMODB): _reads_and_writes(DEDUPE),
+    ("shared.pipeline_trigger.PipelineStarter.from_environment", _POWERTOOLS_DYNAMODB): _reads_and_writes(
+        STARTS
+    ),
+}
+# Library symbols that make AWS calls; a use of one that LIBRARIES does not list is a finding.
+AWS_CALLING_LIBRARIES = frozenset({_POWERTOOLS_DYNAMODB})
