@@ -139,7 +139,7 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("shared.hub.HubPublisher._claim_check", "s3.put_object"): (Need("s3:PutObject", LakeObject("hub/")),),
     ("shared.hub.load_payload", "s3.get_object"): (Need("s3:GetObject", LakeObject("hub/")),),
     # The catalog, read by the front door and the core writer; written by the core writer alone.
-    ("shared.catalog.CatalogReader.get", "dynamodb.get_item"): (Need("dynamodb:GetItem", Table(CATALOG)),),
+    ("contracts.catalog.CatalogReader.get", "dynamodb.get_item"): (Need("dynamodb:GetItem", Table(CATALOG)),),
     ("core.store.Catalog.save", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(CATALOG)),),
     ("core.store.Catalog.register_model", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(CATALOG)),),
     ("core.store.AgentMemory.append_turn", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(MEMORY)),),
@@ -148,62 +148,62 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
         for prefix in ("requests/", "results/", "errors/", "progress/")
     ),
     # The front door's own records and links.
-    ("front_door.requests.RequestIdLedger.reserve", "dynamodb.put_item"): (
+    ("front_door.records.RequestIdReservations.reserve", "dynamodb.put_item"): (
         Need("dynamodb:PutItem", Table(DEDUPE)),
     ),
-    ("front_door.requests.RequestIdLedger.record_acceptance", "dynamodb.put_item"): (
+    ("front_door.records.AcceptanceRecords.record", "dynamodb.put_item"): (
         Need("dynamodb:PutItem", Table(DEDUPE)),
     ),
-    ("front_door.requests.RequestIdLedger.acceptance", "dynamodb.get_item"): (
+    ("front_door.records.AcceptanceRecords.get", "dynamodb.get_item"): (
         Need("dynamodb:GetItem", Table(DEDUPE)),
     ),
     ("front_door.requests.RequestService._presign", "s3.generate_presigned_url"): (
         Need("s3:GetObject", LakeObject("results/")),
         Need("s3:GetObject", LakeObject("errors/")),
     ),
-    ("front_door.datasets.DatasetUploads.new_upload", "s3.generate_presigned_post"): (
+    ("front_door.upload_urls.DatasetUploads.new_upload", "s3.generate_presigned_post"): (
         Need("s3:PutObject", LakeObject("datasets/")),
     ),
-    ("front_door.datasets.DatasetUploads.exists", "s3.head_object"): (
+    ("front_door.upload_urls.DatasetUploads.exists", "s3.head_object"): (
         Need("s3:GetObject", LakeObject("datasets/")),
     ),
     # Triggers and cancellation marks.
-    ("shared.cancellation.CancellationMarks.mark", "dynamodb.put_item"): (
+    ("pipeline_kit.cancellation.CancellationMarks.mark", "dynamodb.put_item"): (
         Need("dynamodb:PutItem", Table(STARTS)),
     ),
-    ("shared.cancellation.CancellationMarks.is_marked", "dynamodb.get_item"): (
+    ("pipeline_kit.cancellation.CancellationMarks.is_marked", "dynamodb.get_item"): (
         Need("dynamodb:GetItem", Table(STARTS)),
     ),
-    ("shared.pipeline_trigger.PipelineStarter._start", "stepfunctions.start_execution"): (
+    ("pipeline_kit.trigger.PipelineStarter._start", "stepfunctions.start_execution"): (
         Need("states:StartExecution", ArnIn("STATE_MACHINE_ARN")),
     ),
     # Processing tasks.
-    ("processing.preprocess.Preprocessor.run", "s3.put_object"): (
+    ("processing.preprocess.ChunkStore.put", "s3.put_object"): (
         Need("s3:PutObject", LakeObject("work/preprocess/")),
     ),
-    ("processing.prepare_model_request.RequestPreparer._document", "s3.get_object"): (
+    ("processing.prepare_model_request.ModelRequestSources.chunk_texts", "s3.get_object"): (
         Need("s3:GetObject", LakeObject("work/preprocess/")),
     ),
-    ("processing.prepare_model_request.RequestPreparer._history", "dynamodb.query"): (
+    ("processing.prepare_model_request.ModelRequestSources.latest_turns", "dynamodb.query"): (
         Need("dynamodb:Query", Table(MEMORY)),
     ),
     # Customization.
-    ("customization.datasets.validate_object", "s3.head_object"): (
+    ("customization.dataset_rules.validate_object", "s3.head_object"): (
         Need("s3:GetObject", LakeObject("datasets/")),
     ),
-    ("customization.datasets.validate_object", "s3.get_object"): (
+    ("customization.dataset_rules.validate_object", "s3.get_object"): (
         Need("s3:GetObject", LakeObject("datasets/")),
     ),
     ("customization.cancel.Canceller._execution_status", "stepfunctions.describe_execution"): (
         Need("states:DescribeExecution", ExecutionOf("STATE_MACHINE_ARN")),
     ),
-    ("customization.cancel.Canceller.cancel", "bedrock.stop_model_customization_job"): (
+    ("customization.cancel.Canceller._stop_bedrock_job", "bedrock.stop_model_customization_job"): (
         Need(
             "bedrock:StopModelCustomizationJob",
             Arn("arn:{partition}:bedrock:{region}:{account}:model-customization-job/example"),
         ),
     ),
-    ("customization.cancel.Canceller.cancel", "sagemaker.stop_training_job"): (
+    ("customization.cancel.Canceller._stop_training_job", "sagemaker.stop_training_job"): (
         Need(
             "sagemaker:StopTrainingJob",
             Arn("arn:{partition}:sagemaker:{region}:{account}:training-job/agenthub-example"),
@@ -218,7 +218,7 @@ _POWERTOOLS_DYNAMODB = (
 LIBRARIES: dict[tuple[str, str], tuple[Need, ...]] = {
     # Powertools Idempotency gets, puts, updates and deletes its records.
     ("front_door.requests.RequestService.from_environment", _POWERTOOLS_DYNAMODB): _reads_and_writes(DEDUPE),
-    ("shared.pipeline_trigger.PipelineStarter.from_environment", _POWERTOOLS_DYNAMODB): _reads_and_writes(
+    ("pipeline_kit.trigger.PipelineStarter.from_environment", _POWERTOOLS_DYNAMODB): _reads_and_writes(
         STARTS
     ),
 }

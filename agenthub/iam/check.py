@@ -409,7 +409,7 @@ def _functions_importable() -> Iterator[None]:
 def _bedrock_base_models() -> list[str]:
     """Every model a Bedrock customization job may name: the base models and distillation teachers."""
     with _functions_importable():
-        contract = importlib.import_module("shared.customization_contract")
+        contract = importlib.import_module("contracts.customization")
     teachers = {teacher for choices in contract.TEACHERS.values() for teacher in choices}
     return sorted(set(contract.BEDROCK_CUSTOMIZATION_BASE_MODEL.values()) | teachers)
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from shared.catalog import MODEL_PK_PREFIX, CatalogReader, CatalogRow, StoredValue, to_item
-from shared.contracts import memory_session_key
+from contracts.catalog import MODEL_PK_PREFIX, CatalogReader, CatalogRow, StoredValue, to_item
+from contracts.requests import memory_session_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
-
-
-def _conditional_check_failed(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 class DataLake:
@@ -49,10 +44,8 @@ class Catalog(CatalogReader):
             }
         try:
             self._dynamodb.put_item(TableName=self._table, Item=to_item(row), **condition)
-        except ClientError as error:
-            if _conditional_check_failed(error):
-                return False
-            raise
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
         return True
 
     def register_model(
@@ -93,7 +86,8 @@ class AgentMemory:
         assistant_text: str,
         model_id: str,
     ) -> None:
-        try:
+        # A turn already there is a redelivered event.
+        with suppress(self._dynamodb.exceptions.ConditionalCheckFailedException):
             self._dynamodb.put_item(
                 TableName=self._table,
                 Item={
@@ -107,6 +101,3 @@ class AgentMemory:
                 },
                 ConditionExpression="attribute_not_exists(turn_key)",
             )
-        except ClientError as error:
-            if not _conditional_check_failed(error):
-                raise

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.catalog import CatalogRow, HistoryEntry, StoredValue
-from shared.contracts import CANCEL_REQUESTED, FINAL_STAGE, REQUEST_ACCEPTED, Outcome, RequestStatus
+from contracts.catalog import CatalogRow, HistoryEntry, StoredValue
+from contracts.events import CANCEL_REQUESTED, REQUEST_ACCEPTED, Outcome
+from contracts.requests import FINAL_STAGE, RequestStatus
 from shared.hub import HubEvent
 
 _RANK = {
@@ -107,3 +108,11 @@ def apply_event(row: CatalogRow | None, event: HubEvent, parts: StoredParts, now
             changes["progress"] = parts.output
             changes["progress_at"] = occurred_at
     return row.model_copy(update=changes)
+
+
+def succeeded_by(row: CatalogRow, event_id: str) -> bool:
+    """Whether `event_id` is the event that moved the row to SUCCEEDED (the first to do so)."""
+    for entry in row.history:
+        if entry.status == RequestStatus.SUCCEEDED:
+            return entry.event_id == event_id
+    return False

@@ -7,6 +7,8 @@ poison message goes to the DLQ after its retries while the rest of the batch is 
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -14,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
+from contracts.events import REQUEST_ACCEPTED, Outcome, Stage, stage_event
 from core.store import AgentMemory, Catalog, DataLake
-from core.transitions import StoredParts, apply_event
+from core.transitions import StoredParts, apply_event, succeeded_by
 from shared import aws
-from shared.config import Settings, load_settings
-from shared.contracts import REQUEST_ACCEPTED, Outcome, RequestStatus
+from shared.config import LakeSettings, load_settings
 from shared.hub import HubEvent, load_payload
 from shared.observability import logger, metrics
 from shared.subscriber import hub_subscriber
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MAX_WRITE_ATTEMPTS = 8
-CUSTOMIZATION_COMPLETED = "customization.completed"
+RACE_BACKOFF_SECONDS = 0.02
 _LAKE_FOLDERS = {
     Outcome.COMPLETED.value: "results",
     Outcome.FAILED.value: "errors",
@@ -35,10 +37,9 @@ _LAKE_FOLDERS = {
 }
 
 
-class CoreWriterSettings(Settings):
+class CoreWriterSettings(LakeSettings):
     CATALOG_TABLE: str
     AGENT_MEMORY_TABLE: str
-    DATA_LAKE_BUCKET: str
     INLINE_VALUE_MAX_BYTES: int = Field(default=4096, ge=0, le=200_000)
     MEMORY_TTL_DAYS: int = Field(default=30, gt=0)
 
@@ -67,23 +68,18 @@ class CoreWriter:
 
     def apply(self, event: HubEvent) -> None:
         payload = load_payload(event, self._s3)
-        # Side effects first, all idempotent; the catalog row is written last so it never links
-        # an object that is not there yet.
+        # What goes to the lake first, idempotently: the row never links an object that is not there.
         parts = self._store_parts(event, payload)
-        for _ in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
             row = self._catalog.get(event.request_id)
             updated = apply_event(row, event, parts, now=datetime.now(UTC).isoformat())
             if updated is None:
                 logger.info("duplicate event ignored", extra={"event_id": event.event_id})
                 metrics.add_metric(name="DuplicateEventsIgnored", unit=MetricUnit.Count, value=1)
+                if row is not None and succeeded_by(row, event.event_id):
+                    # The write won before, but the effects may not have happened (a crash between).
+                    self._after_success(event, payload)
                 return
-            if updated.status == RequestStatus.SUCCEEDED and (
-                row is None or row.status != RequestStatus.SUCCEEDED
-            ):
-                # Only the event that succeeds the request adds to memory or registers a model: a
-                # cancelled or failed request's late answer stays in its history, nowhere else.
-                self._remember_turn(event, payload)
-                self._register_model(event, payload)
             if self._catalog.save(updated, previous_version=row.version if row else None):
                 metrics.add_metric(name="EventsApplied", unit=MetricUnit.Count, value=1)
                 logger.info(
@@ -94,8 +90,20 @@ class CoreWriter:
                         "status": updated.status,
                     },
                 )
+                if succeeded_by(updated, event.event_id):
+                    self._after_success(event, payload)
                 return
+            # Another event of the same request won the race: read again after a jittered pause.
+            time.sleep(random.uniform(0, RACE_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 - jitter, not a secret
         raise CatalogWriteConflict(f"request {event.request_id}: {MAX_WRITE_ATTEMPTS} lost write races")
+
+    def _after_success(self, event: HubEvent, payload: dict[str, Any]) -> None:
+        """What only the event that succeeds a request does, once its write has won: a cancelled or
+        failed request's late answer stays in its history, nowhere else. Both effects are idempotent
+        (keyed by request), so a redelivery that repeats them changes nothing. A reader may see
+        SUCCEEDED a moment before the session's memory has the turn."""
+        self._remember_turn(event, payload)
+        self._register_model(event, payload)
 
     def _store_parts(self, event: HubEvent, payload: dict[str, Any]) -> StoredParts:
         if event.event_type == REQUEST_ACCEPTED:
@@ -111,14 +119,14 @@ class CoreWriter:
         )
 
     def _register_model(self, event: HubEvent, result: dict[str, Any]) -> None:
-        if event.event_type != CUSTOMIZATION_COMPLETED or "model" not in result:
+        if event.event_type != stage_event(Stage.CUSTOMIZATION, Outcome.COMPLETED) or "model" not in result:
             return
         self._catalog.register_model(
             event.subject, event.request_id, result["model"], event.occurred_at.isoformat()
         )
 
     def _remember_turn(self, event: HubEvent, turn: dict[str, Any]) -> None:
-        if event.event_type != "invoke.completed" or not turn.get("session_id"):
+        if event.event_type != stage_event(Stage.INVOKE, Outcome.COMPLETED) or not turn.get("session_id"):
             return
         self._memory.append_turn(
             subject=event.subject,

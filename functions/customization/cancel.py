@@ -10,66 +10,78 @@ until the next check. When no execution is running yet, this announces the cance
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
+from contracts.events import Outcome, Stage, stage_event
+from pipeline_kit.cancellation import CancellationMarks, CancellationSettings
 from shared import aws
-from shared.cancellation import CancellationMarks
-from shared.config import Settings, load_settings
-from shared.contracts import FINAL_STAGE, Outcome, stage_event
+from shared.config import load_settings
 from shared.hub import HubEvent, HubPublisher, new_event
 from shared.naming import execution_name, job_name
 from shared.observability import logger, metrics
 from shared.subscriber import hub_subscriber
 
-STAGE = FINAL_STAGE["customize"]
-# Codes that mean "there is nothing (left) to stop".
-_NOT_RUNNING = {"ResourceNotFoundException", "ResourceNotFound", "ValidationException", "ConflictException"}
+STAGE = Stage.CUSTOMIZATION
 
 
-class CancelSettings(Settings):
+class CustomizationCancelSettings(CancellationSettings):
     STATE_MACHINE_ARN: str
-    HUB_TOPIC_ARN: str
-    DATA_LAKE_BUCKET: str
-    STARTS_TABLE: str
 
 
 class Canceller:
-    def __init__(self, settings: CancelSettings, hub: HubPublisher, cancellations: CancellationMarks) -> None:
+    def __init__(
+        self, settings: CustomizationCancelSettings, hub: HubPublisher, cancellations: CancellationMarks
+    ) -> None:
         self._settings = settings
         self._hub = hub
         self._cancellations = cancellations
 
     @staticmethod
-    def _stop_job(call: Any, **kwargs: Any) -> bool:
+    def _stop_bedrock_job(name: str) -> bool:
+        bedrock = aws.bedrock()
         try:
-            call(**kwargs)
+            bedrock.stop_model_customization_job(jobIdentifier=name)
+        except (
+            bedrock.exceptions.ResourceNotFoundException,  # never started
+            bedrock.exceptions.ValidationException,  # already ended
+            bedrock.exceptions.ConflictException,  # already stopping
+        ):
+            return False
+        return True
+
+    @staticmethod
+    def _stop_training_job(name: str) -> bool:
+        sagemaker = aws.sagemaker()
+        try:
+            sagemaker.stop_training_job(TrainingJobName=name)
+        except sagemaker.exceptions.ResourceNotFound:
+            return False  # never started
         except ClientError as error:
-            if error.response["Error"]["Code"] in _NOT_RUNNING:
+            # A job that already ended: SageMaker's model has no class for its ValidationException.
+            if error.response["Error"]["Code"] == "ValidationException":
                 return False
             raise
         return True
 
     def _execution_status(self, request_id: str) -> str | None:
         execution = self._settings.STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:")
+        sfn = aws.stepfunctions()
         try:
-            described = aws.stepfunctions().describe_execution(
+            described = sfn.describe_execution(
                 executionArn=f"{execution}:{execution_name(request_id, STAGE)}"
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
-                return None
-            raise
+        except sfn.exceptions.ExecutionDoesNotExist:
+            return None
         return described["status"]
 
     def cancel(self, event: HubEvent) -> None:
         self._cancellations.mark(event.request_id)
         name = job_name(event.request_id)
         stopped = {
-            "bedrock_job": self._stop_job(aws.bedrock().stop_model_customization_job, jobIdentifier=name),
-            "sagemaker_job": self._stop_job(aws.sagemaker().stop_training_job, TrainingJobName=name),
+            "bedrock_job": self._stop_bedrock_job(name),
+            "sagemaker_job": self._stop_training_job(name),
         }
         status = self._execution_status(event.request_id)
         logger.info(
@@ -92,7 +104,7 @@ class Canceller:
 
 @cache
 def canceller() -> Canceller:
-    settings = load_settings(CancelSettings)
+    settings = load_settings(CustomizationCancelSettings)
     return Canceller(
         settings,
         HubPublisher.for_topic(settings.HUB_TOPIC_ARN, settings.DATA_LAKE_BUCKET),

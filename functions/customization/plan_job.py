@@ -12,11 +12,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from shared import aws
-from shared.config import Settings, load_settings
-from shared.customization_contract import (
+from contracts.customization import (
     BEDROCK_CUSTOMIZATION_BASE_MODEL,
     BEDROCK_CUSTOMIZATION_TYPE,
     Backend,
@@ -28,7 +26,9 @@ from shared.customization_contract import (
     dataset_key,
     hyperparameters_for,
 )
-from shared.hub import HubEvent, load_payload
+from shared import aws
+from shared.config import LakeSettings, load_settings
+from shared.hub import HubEvent, HubEventTask, load_payload
 from shared.naming import job_name
 from shared.observability import logger, metrics, tracer
 
@@ -58,8 +58,7 @@ MAX_POLLS = 1_000
 SAGEMAKER_MAX_RUNTIME_SECONDS = 28 * 86_400
 
 
-class PlanSettings(Settings):
-    DATA_LAKE_BUCKET: str
+class PlanSettings(LakeSettings):
     BEDROCK_CUSTOMIZATION_ROLE_ARN: str
     SAGEMAKER_TRAINING_ROLE_ARN: str
     NOVA_TRAINING_IMAGE_URI: str = ""
@@ -78,12 +77,6 @@ class InvalidCustomization(ValueError):
 
 class BackendNotConfigured(RuntimeError):
     """The deployment lacks a setting the chosen backend needs."""
-
-
-class PlanTask(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    event: HubEvent
 
 
 @dataclass(frozen=True)
@@ -242,4 +235,4 @@ def planner() -> JobPlanner:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return planner().plan(PlanTask.model_validate(event).event)
+    return planner().plan(HubEventTask.model_validate(event).event)

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
-from customization.datasets import validate_object
+from contracts.customization import DATASETS_PREFIX, Method
+from customization.dataset_rules import validate_object
 from shared import aws
-from shared.config import Settings, load_settings
-from shared.customization_contract import DATASETS_PREFIX, Method
+from shared.config import LakeSettings, load_settings
 from shared.hub import split_s3_uri
 from shared.observability import logger, metrics, tracer
 
@@ -22,9 +22,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-class ValidateSettings(Settings):
+class ValidateSettings(LakeSettings):
     DATASET_MAX_BYTES: int = Field(gt=0)
-    DATA_LAKE_BUCKET: str
 
 
 class DatasetOutsideTheLake(ValueError):

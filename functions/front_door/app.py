@@ -4,6 +4,7 @@
 # annotations at runtime.
 
 import json
+import re
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,6 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contracts.requests import PIPELINES, SubmitRequest
 from front_door.requests import (
     FrontDoorSettings,
     InvalidRequest,
@@ -29,7 +31,6 @@ from front_door.requests import (
     RequestService,
 )
 from shared.config import load_settings
-from shared.contracts import PIPELINES, SubmitRequest
 from shared.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
 RETRY_AFTER_SECONDS = "2"
+# Far deeper than any request model nests, far shallower than Python's recursion limit.
+MAX_JSON_DEPTH = 32
 WRITE_SCOPE = "hub/requests.write"
 READ_SCOPE = "hub/requests.read"
 
@@ -49,16 +52,23 @@ def service() -> RequestService:
     return RequestService.from_environment(load_settings(FrontDoorSettings))
 
 
+def error_body(message: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Every error the front door answers: `{"message", "errors": [{"field", "problem"}]}`."""
+    body: dict[str, Any] = {"message": message}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
 def error_response(
     status: int,
     message: str,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[Any]:
-    body: dict[str, Any] = {"message": message}
-    if errors:
-        body["errors"] = errors
-    return Response(status_code=status, content_type="application/json", body=body, headers=headers)
+    return Response(
+        status_code=status, content_type="application/json", body=error_body(message, errors), headers=headers
+    )
 
 
 def caller(required_scope: str) -> str:
@@ -209,25 +219,44 @@ def _dependency_unavailable(error: Exception) -> Response[Any]:
 
 
 def rejected_before_routing(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
-    """Size and media-type checks that must run before the body is parsed."""
+    """Checks that must run before the body is parsed. Not a Powertools middleware: the resolver
+    validates (and so parses) the body before any middleware of ours runs."""
     if event.get("httpMethod") != "POST":
         return None
     body = event.get("body") or ""
     size = len(body.encode()) if not event.get("isBase64Encoded") else len(body) * 3 // 4
     if size > max_bytes:
-        return _proxy_error(413, f"the request body is {size} bytes; the limit is {max_bytes}")
+        return _proxy_error(413, "the request is too large", f"is {size} bytes; the limit is {max_bytes}")
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type and content_type != "application/json":
-        return _proxy_error(400, f"Content-Type must be application/json, not {content_type}")
+        return _proxy_error(
+            400, "the request is invalid", f"Content-Type must be application/json, not {content_type}"
+        )
+    if not event.get("isBase64Encoded") and json_depth(body) > MAX_JSON_DEPTH:
+        # Python's parser would give up with a RecursionError long before the body's end.
+        return _proxy_error(400, "the request is invalid", f"nests deeper than {MAX_JSON_DEPTH} levels")
     return None
 
 
-def _proxy_error(status: int, message: str) -> dict[str, Any]:
+_JSON_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in JSON text, counted without parsing it."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _proxy_error(status: int, message: str, problem: str) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json"},
-        "body": json.dumps({"message": message}),
+        "body": json.dumps(error_body(message, [{"field": "body", "problem": problem}])),
         "isBase64Encoded": False,
     }
 

@@ -1,46 +1,34 @@
 """Accepting requests exactly once, and reading them back for their caller.
 
 Deduplication is Powertools Idempotency on (caller sub, Idempotency-Key) with the body as the
-validated payload. One gap it leaves is covered by `RequestIdLedger`: if the function dies after
-publishing but before the idempotency record is marked complete, the client's retry runs again
-once the in-progress record expires; the ledger hands that retry the same request id, and the
-deterministic event id lets every consumer drop the second `request.accepted`.
+validated payload; `front_door.records` covers the gap it leaves when the function dies
+mid-acceptance. The front door reads the catalog, never writes it: the core writer alone does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
-from botocore.exceptions import ClientError
 from pydantic import Field, TypeAdapter
 
-from front_door.datasets import DatasetUploads
+from contracts.catalog import CatalogReader
+from contracts.customization import UnsupportedCustomization, backend_for, hyperparameters_for
+from contracts.events import CANCEL_REQUESTED, REQUEST_ACCEPTED
+from contracts.requests import AnyRequest, CustomizeRequest, InvokeRequest, SubmitRequest, stages_of
+from front_door.records import AcceptanceRecords, AcceptedRequest, RequestIdReservations
+from front_door.upload_urls import DatasetUploads
+from front_door.views import RequestView
 from shared import aws
-from shared.catalog import CatalogReader, CatalogRow
-from shared.config import CommaList, Settings
-from shared.contracts import (
-    CANCEL_REQUESTED,
-    REQUEST_ACCEPTED,
-    AnyRequest,
-    CustomizeRequest,
-    InvokeRequest,
-    RequestStatus,
-    SubmitRequest,
-    stages_of,
-)
-from shared.customization_contract import UnsupportedCustomization, backend_for, hyperparameters_for
+from shared.config import CommaList, HubSettings
 from shared.hub import HubPublisher, new_event, split_s3_uri
 
 if TYPE_CHECKING:
@@ -50,14 +38,11 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 SOURCE = "front-door"
-_ACCEPTED = "accepted#"
 RESULT_URL_SECONDS = 900
 _submit_adapter: TypeAdapter[AnyRequest] = TypeAdapter(SubmitRequest)
 
 
-class FrontDoorSettings(Settings):
-    HUB_TOPIC_ARN: str
-    DATA_LAKE_BUCKET: str
+class FrontDoorSettings(HubSettings):
     IDEMPOTENCY_TABLE: str
     CATALOG_TABLE: str
     DEDUPE_WINDOW_SECONDS: int = Field(gt=0)
@@ -105,77 +90,6 @@ class Acceptance:
         return f"{base_path}/v1/requests/{self.request_id}"
 
 
-class RequestIdLedger:
-    """Which request id each (caller, Idempotency-Key) was given, and whose each accepted request is.
-
-    Both last as long as the dedupe window. The second lets the caller read and cancel a request
-    the moment it is accepted, before the core writer has put it in the catalog.
-    """
-
-    def __init__(self, table: str, dynamodb: DynamoDBClient) -> None:
-        self._table = table
-        self._dynamodb = dynamodb
-
-    def reserve(self, subject: str, key: str, body_hash: str, window_seconds: int) -> str:
-        now = int(time.time())
-        item_id = "request-id#" + hashlib.sha256(f"{subject}\x00{key}".encode()).hexdigest()
-        request_id = str(uuid.uuid4())
-        try:
-            self._dynamodb.put_item(
-                TableName=self._table,
-                Item={
-                    "id": {"S": item_id},
-                    "request_id": {"S": request_id},
-                    "body_hash": {"S": body_hash},
-                    "expiration": {"N": str(now + window_seconds)},
-                },
-                ConditionExpression="attribute_not_exists(id) OR expiration < :now",
-                ExpressionAttributeValues={":now": {"N": str(now)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            earlier = cast("dict[str, Any]", error.response.get("Item") or {})
-            if earlier.get("body_hash", {}).get("S") != body_hash:
-                raise IdempotencyValidationError(
-                    "Idempotency-Key was already used with a different request body"
-                ) from error
-            return str(earlier["request_id"]["S"])
-        return request_id
-
-    def record_acceptance(self, row: CatalogRow, window_seconds: int) -> None:
-        """Idempotent: a retry of the same acceptance writes the same request again."""
-        self._dynamodb.put_item(
-            TableName=self._table,
-            Item={
-                "id": {"S": _ACCEPTED + row.request_id},
-                "subject": {"S": row.subject},
-                "pipeline": {"S": row.pipeline},
-                "stages": {"L": [{"S": stage} for stage in row.stages]},
-                "accepted_at": {"S": row.updated_at},
-                "expiration": {"N": str(int(time.time()) + window_seconds)},
-            },
-        )
-
-    def acceptance(self, request_id: str) -> CatalogRow | None:
-        """The request as accepted (ACCEPTED, nothing else known yet), or None."""
-        item = self._dynamodb.get_item(
-            TableName=self._table, Key={"id": {"S": _ACCEPTED + request_id}}, ConsistentRead=True
-        ).get("Item")
-        if item is None:
-            return None
-        return CatalogRow(
-            request_id=request_id,
-            subject=item["subject"]["S"],
-            pipeline=item["pipeline"]["S"],
-            status=RequestStatus.ACCEPTED,
-            stages=[stage["S"] for stage in item["stages"]["L"]],
-            created_at=item["accepted_at"]["S"],
-            updated_at=item["accepted_at"]["S"],
-        )
-
-
 def body_hash(request: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -196,7 +110,8 @@ class RequestService:
         self._settings = settings
         self._s3 = s3
         self._publisher = publisher
-        self._ledger = RequestIdLedger(settings.IDEMPOTENCY_TABLE, dynamodb)
+        self._reservations = RequestIdReservations(settings.IDEMPOTENCY_TABLE, dynamodb)
+        self._acceptances = AcceptanceRecords(settings.IDEMPOTENCY_TABLE, dynamodb)
         self.datasets = DatasetUploads(
             settings.DATA_LAKE_BUCKET, s3, settings.DATASET_MAX_BYTES, settings.DATASET_UPLOAD_SECONDS
         )
@@ -242,21 +157,16 @@ class RequestService:
     def _accept(self, submission: dict[str, Any]) -> dict[str, Any]:
         request = _submit_adapter.validate_python(submission["request"])
         stages = stages_of(request)
-        request_id = self._ledger.reserve(
+        request_id = self._reservations.reserve(
             submission["subject"],
             submission["idempotency_key"],
             body_hash(submission["request"]),
             self._settings.DEDUPE_WINDOW_SECONDS,
         )
         accepted_at = datetime.now(UTC)
-        self._ledger.record_acceptance(
-            CatalogRow(
-                request_id=request_id,
-                subject=submission["subject"],
-                pipeline=request.pipeline,
-                status=RequestStatus.ACCEPTED,
-                stages=list(stages),
-                updated_at=accepted_at.isoformat(),
+        self._acceptances.record(
+            AcceptedRequest(
+                request_id, submission["subject"], request.pipeline, stages, accepted_at.isoformat()
             ),
             self._settings.DEDUPE_WINDOW_SECONDS,
         )
@@ -297,16 +207,22 @@ class RequestService:
                     "input.model_id", f"{model_id!r} is not allowed here; allowed: {allowed}"
                 )
 
-    def _owned(self, subject: str, request_id: str) -> CatalogRow:
-        # Until the core writer has caught up, the front door's own record of the acceptance answers.
-        row = self._catalog.get(request_id) or self._ledger.acceptance(request_id)
-        if row is None or row.subject != subject:
+    def _owned(self, subject: str, request_id: str) -> RequestView:
+        row = self._catalog.get(request_id)
+        view: RequestView | None
+        if row is not None:
+            view = RequestView.of_catalog(row, self._presign)
+        else:
+            # Until the core writer has caught up, the front door's own record of the acceptance answers.
+            accepted = self._acceptances.get(request_id)
+            view = RequestView.of_acceptance(accepted) if accepted else None
+        if view is None or view.subject != subject:
             # Another caller's request is indistinguishable from a missing one.
             raise RequestNotFound(request_id)
-        return row
+        return view
 
     def status(self, subject: str, request_id: str) -> dict[str, Any]:
-        return self._view(self._owned(subject, request_id))
+        return self._owned(subject, request_id).body()
 
     def cancel(self, subject: str, request_id: str) -> dict[str, Any]:
         """Asks the request's pipeline, through the hub, to stop; it answers with <stage>.cancelled."""
@@ -324,31 +240,6 @@ class RequestService:
             )
         )
         return {"request_id": request_id, "status": row.status.value, "cancel_requested": True}
-
-    def _view(self, row: CatalogRow) -> dict[str, Any]:
-        view: dict[str, Any] = {
-            "request_id": row.request_id,
-            "pipeline": row.pipeline,
-            "status": row.status.value,
-            "stages": row.stages,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-            "result": row.result.decoded() if row.result else None,
-            "error": row.error.decoded() if row.error else None,
-            "progress": row.progress.decoded() if row.progress else None,
-            "history": [
-                {
-                    "event_type": entry.event_type,
-                    "status": entry.status.value,
-                    "occurred_at": entry.occurred_at,
-                }
-                for entry in sorted(row.history, key=lambda entry: entry.occurred_at)
-            ],
-        }
-        for name, stored in (("result", row.result), ("error", row.error)):
-            if stored is not None and stored.ref is not None:
-                view[f"{name}_url"] = self._presign(stored.ref)
-        return view
 
     def _presign(self, ref: str) -> str:
         bucket, key = split_s3_uri(ref)

@@ -13,30 +13,25 @@ from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from contracts.events import Outcome, stage_event
+from contracts.requests import FINAL_STAGE
+from pipeline_kit.cancellation import CancellationMarks, CancellationSettings
 from shared import aws
-from shared.cancellation import CancellationMarks
-from shared.config import Settings, load_settings
-from shared.contracts import FINAL_STAGE, Outcome, stage_event
+from shared.config import load_settings
 from shared.hub import HubEvent, HubPublisher, new_event
 from shared.observability import logger, metrics
 from shared.subscriber import hub_subscriber
 
 
-class CancelSettings(Settings):
-    HUB_TOPIC_ARN: str
-    DATA_LAKE_BUCKET: str
-    STARTS_TABLE: str
-
-
 @cache
 def hub() -> HubPublisher:
-    settings = load_settings(CancelSettings)
+    settings = load_settings(CancellationSettings)
     return HubPublisher.for_topic(settings.HUB_TOPIC_ARN, settings.DATA_LAKE_BUCKET)
 
 
 @cache
 def cancellations() -> CancellationMarks:
-    return CancellationMarks(load_settings(CancelSettings).STARTS_TABLE, aws.dynamodb())
+    return CancellationMarks(load_settings(CancellationSettings).STARTS_TABLE, aws.dynamodb())
 
 
 def cancel(event: HubEvent) -> None:

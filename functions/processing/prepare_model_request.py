@@ -13,16 +13,19 @@ from agent memory as still fit.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from contracts.events import REQUEST_ACCEPTED
+from contracts.requests import InvokeInput, memory_session_key
 from shared import aws
-from shared.config import CommaList, Settings, load_settings
-from shared.contracts import REQUEST_ACCEPTED, InvokeInput, memory_session_key
-from shared.hub import HubEvent, load_payload, split_s3_uri
+from shared.config import CommaList, LakeSettings, load_settings
+from shared.hub import HubEvent, HubEventTask, load_payload, split_s3_uri
 from shared.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -36,22 +39,15 @@ REQUEST_BUDGET_BYTES = 160 * 1024
 _STRUCTURE_BYTES = 1024
 
 
-class PrepareSettings(Settings):
+class PrepareSettings(LakeSettings):
     ALLOWED_MODEL_IDS: CommaList
     DEFAULT_MODEL_ID: str
-    DATA_LAKE_BUCKET: str
     AGENT_MEMORY_TABLE: str
     MEMORY_TURNS: int = Field(default=10, ge=0, le=50)
 
 
 class InvalidModelRequest(ValueError):
     """The request cannot be sent to the model as asked; retrying will not change that."""
-
-
-class PrepareTask(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    event: HubEvent
 
 
 def size(value: Any) -> int:
@@ -67,111 +63,153 @@ def text_message(role: str, text: str) -> dict[str, Any]:
     return {"Role": role, "Content": [{"Text": text}]}
 
 
-class RequestPreparer:
-    def __init__(self, settings: PrepareSettings, s3: S3Client, dynamodb: DynamoDBClient) -> None:
-        self._settings = settings
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange of a session, from agent memory."""
+
+    user_text: str
+    assistant_text: str
+
+    def messages(self) -> list[dict[str, Any]]:
+        return [text_message("user", self.user_text), text_message("assistant", self.assistant_text)]
+
+
+def invoke_input_of(
+    event_type: str, payload: dict[str, Any]
+) -> tuple[InvokeInput, list[dict[str, Any]] | None]:
+    """The invoke request, and the preprocessed document's chunks when a chained request brings them."""
+    if event_type == REQUEST_ACCEPTED:
+        raw_input, chunks = payload.get("input"), None
+    else:
+        raw_input, chunks = payload.get("request_input"), payload.get("chunks", [])
+    try:
+        return InvokeInput.model_validate(raw_input), chunks
+    except ValidationError as error:
+        raise InvalidModelRequest(
+            f"the invoke input is invalid: {error.errors(include_url=False)}"
+        ) from error
+
+
+def build_model_request(
+    request: InvokeInput,
+    settings: PrepareSettings,
+    chunks: list[dict[str, Any]] | None,
+    chunk_texts: Iterable[str],
+    turns: Sequence[Turn],
+) -> dict[str, Any]:
+    """The Converse arguments within the byte budget. Pure: `chunk_texts` is read lazily, in order,
+    only as far as the budget goes; `turns` are the session's latest, newest first."""
+    model_id = request.model_id or settings.DEFAULT_MODEL_ID
+    if model_id not in settings.ALLOWED_MODEL_IDS:
+        raise InvalidModelRequest(f"model {model_id!r} is not one of the allowed models")
+    inference: dict[str, Any] = {
+        "MaxTokens": request.inference.max_tokens,
+        "Temperature": request.inference.temperature,
+        "TopP": request.inference.top_p,
+    }
+    if request.inference.stop_sequences:
+        inference["StopSequences"] = request.inference.stop_sequences
+    prepared: dict[str, Any] = {"model_id": model_id, "prompt": request.prompt, "inference": inference}
+    if request.system_prompt:
+        prepared["system"] = [{"Text": request.system_prompt}]
+    if request.session_id:
+        prepared["session_id"] = request.session_id
+    # The prompt travels twice (as the question and as the turn memory keeps): count both.
+    budget = (
+        REQUEST_BUDGET_BYTES - _STRUCTURE_BYTES - size(prepared) - size(text_message("user", request.prompt))
+    )
+    text = request.prompt
+    if chunks is not None:
+        document, truncated = _document(chunk_texts, budget - len("\n\n<document>\n\n</document>"))
+        text = f"{request.prompt}\n\n<document>\n{document}\n</document>"
+        prepared["document"] = {"chunks": len(chunks), "characters": len(document), "truncated": truncated}
+        budget -= len(document.encode())
+    history = _history(turns, budget)
+    prepared["messages"] = [*history, text_message("user", text)]
+    prepared["history_turns"] = len(history) // 2
+    return prepared
+
+
+def _document(texts: Iterable[str], budget: int) -> tuple[str, bool]:
+    parts: list[str] = []
+    used = 0
+    for text in texts:
+        cost = len(text.encode()) + 2
+        if used + cost > budget:
+            parts.append(cut_to_bytes(text, budget - used - 2))
+            return "\n\n".join(part for part in parts if part), True
+        parts.append(text)
+        used += cost
+    return "\n\n".join(parts), False
+
+
+def _history(turns: Sequence[Turn], budget: int) -> list[dict[str, Any]]:
+    """The latest turns that fit the budget, oldest first, as Converse messages."""
+    kept: list[Turn] = []
+    for turn in turns:  # newest first
+        budget -= size(turn.messages())
+        if budget < 0:
+            break
+        kept.append(turn)
+    return [message for turn in reversed(kept) for message in turn.messages()]
+
+
+class ModelRequestSources:
+    """Where a model request's parts come from: the hub's claim checks and the chunks in the lake,
+    and the session's turns in agent memory."""
+
+    def __init__(self, s3: S3Client, dynamodb: DynamoDBClient, memory_table: str, memory_turns: int) -> None:
         self._s3 = s3
         self._dynamodb = dynamodb
+        self._memory_table = memory_table
+        self._memory_turns = memory_turns
 
-    def prepare(self, event: HubEvent) -> dict[str, Any]:
-        payload = load_payload(event, self._s3)
-        if event.event_type == REQUEST_ACCEPTED:
-            raw_input, chunks = payload.get("input"), None
-        else:
-            raw_input, chunks = payload.get("request_input"), payload.get("chunks", [])
-        try:
-            request = InvokeInput.model_validate(raw_input)
-        except ValidationError as error:
-            raise InvalidModelRequest(
-                f"the invoke input is invalid: {error.errors(include_url=False)}"
-            ) from error
-        model_id = request.model_id or self._settings.DEFAULT_MODEL_ID
-        if model_id not in self._settings.ALLOWED_MODEL_IDS:
-            raise InvalidModelRequest(f"model {model_id!r} is not one of the allowed models")
-        inference: dict[str, Any] = {
-            "MaxTokens": request.inference.max_tokens,
-            "Temperature": request.inference.temperature,
-            "TopP": request.inference.top_p,
-        }
-        if request.inference.stop_sequences:
-            inference["StopSequences"] = request.inference.stop_sequences
-        prepared: dict[str, Any] = {"model_id": model_id, "prompt": request.prompt, "inference": inference}
-        if request.system_prompt:
-            prepared["system"] = [{"Text": request.system_prompt}]
-        if request.session_id:
-            prepared["session_id"] = request.session_id
-        # The prompt travels twice (as the question and as the turn memory keeps): count both.
-        budget = (
-            REQUEST_BUDGET_BYTES
-            - _STRUCTURE_BYTES
-            - size(prepared)
-            - size(text_message("user", request.prompt))
-        )
-        text = request.prompt
-        if chunks is not None:
-            document, truncated = self._document(chunks, budget - len("\n\n<document>\n\n</document>"))
-            text = f"{request.prompt}\n\n<document>\n{document}\n</document>"
-            prepared["document"] = {
-                "chunks": len(chunks),
-                "characters": len(document),
-                "truncated": truncated,
-            }
-            budget -= len(document.encode())
-        history = self._history(event.subject, request.session_id, budget) if request.session_id else []
-        prepared["messages"] = [*history, text_message("user", text)]
-        prepared["history_turns"] = len(history) // 2
-        logger.info(
-            "model request prepared",
-            extra={"request_id": event.request_id, "model_id": model_id, "bytes": size(prepared)},
-        )
-        metrics.add_metric(name="ModelRequestsPrepared", unit=MetricUnit.Count, value=1)
-        return prepared
+    def payload(self, event: HubEvent) -> dict[str, Any]:
+        return load_payload(event, self._s3)
 
-    def _document(self, chunks: list[dict[str, Any]], budget: int) -> tuple[str, bool]:
-        parts: list[str] = []
-        used = 0
+    def chunk_texts(self, chunks: list[dict[str, Any]]) -> Iterator[str]:
         for chunk in sorted(chunks, key=lambda item: item["index"]):
             bucket, key = split_s3_uri(chunk["ref"])
-            text = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-            cost = len(text.encode()) + 2
-            if used + cost > budget:
-                parts.append(cut_to_bytes(text, budget - used - 2))
-                return "\n\n".join(part for part in parts if part), True
-            parts.append(text)
-            used += cost
-        return "\n\n".join(parts), False
+            yield self._s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
 
-    def _history(self, subject: str, session_id: str, budget: int) -> list[dict[str, Any]]:
-        """The session's latest turns that fit the budget, oldest first, as Converse messages."""
-        if self._settings.MEMORY_TURNS == 0:
+    def latest_turns(self, subject: str, session_id: str | None) -> list[Turn]:
+        if not session_id or self._memory_turns == 0:
             return []
         items = self._dynamodb.query(
-            TableName=self._settings.AGENT_MEMORY_TABLE,
+            TableName=self._memory_table,
             KeyConditionExpression="session_key = :session",
             ExpressionAttributeValues={":session": {"S": memory_session_key(subject, session_id)}},
             ScanIndexForward=False,
-            Limit=self._settings.MEMORY_TURNS,
+            Limit=self._memory_turns,
         )["Items"]
-        turns: list[list[dict[str, Any]]] = []
-        for item in items:  # newest first
-            turn = [
-                text_message("user", item["user_text"]["S"]),
-                text_message("assistant", item["assistant_text"]["S"]),
-            ]
-            budget -= size(turn)
-            if budget < 0:
-                break
-            turns.append(turn)
-        return [message for turn in reversed(turns) for message in turn]
+        return [Turn(item["user_text"]["S"], item["assistant_text"]["S"]) for item in items]
+
+
+def prepare(event: HubEvent, sources: ModelRequestSources, settings: PrepareSettings) -> dict[str, Any]:
+    request, chunks = invoke_input_of(event.event_type, sources.payload(event))
+    prepared = build_model_request(
+        request,
+        settings,
+        chunks,
+        sources.chunk_texts(chunks or []),
+        sources.latest_turns(event.subject, request.session_id),
+    )
+    logger.info(
+        "model request prepared",
+        extra={"request_id": event.request_id, "model_id": prepared["model_id"], "bytes": size(prepared)},
+    )
+    metrics.add_metric(name="ModelRequestsPrepared", unit=MetricUnit.Count, value=1)
+    return prepared
 
 
 @cache
-def preparer() -> RequestPreparer:
-    return RequestPreparer(load_settings(PrepareSettings), aws.s3(), aws.dynamodb())
+def sources() -> ModelRequestSources:
+    settings = load_settings(PrepareSettings)
+    return ModelRequestSources(aws.s3(), aws.dynamodb(), settings.AGENT_MEMORY_TABLE, settings.MEMORY_TURNS)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return preparer().prepare(PrepareTask.model_validate(event).event)
+    return prepare(HubEventTask.model_validate(event).event, sources(), load_settings(PrepareSettings))

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from contracts.requests import CHARACTERS_PER_TOKEN, Pipeline, estimate_tokens, preprocess_input_of
 from shared import aws
-from shared.config import Settings, load_settings
-from shared.contracts import CHARACTERS_PER_TOKEN, estimate_tokens, preprocess_input_of
-from shared.hub import HubEvent, load_payload
+from shared.config import LakeSettings, load_settings
+from shared.hub import HubEvent, HubEventTask, load_payload
 from shared.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -31,8 +32,7 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-class PreprocessSettings(Settings):
-    DATA_LAKE_BUCKET: str
+class PreprocessSettings(LakeSettings):
     MAX_CHUNKS: int = Field(default=500, gt=0)
 
 
@@ -42,12 +42,6 @@ class EmptyDocument(ValueError):
 
 class DocumentTooLarge(ValueError):
     """The document needs more chunks than a request may have."""
-
-
-class PreprocessTask(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    event: HubEvent
 
 
 def clean(text: str) -> str:
@@ -93,68 +87,91 @@ def chunk(text: str, chunk_tokens: int) -> list[str]:
     return chunks
 
 
-class Preprocessor:
-    def __init__(self, bucket: str, s3: S3Client, max_chunks: int) -> None:
+@dataclass(frozen=True)
+class Document:
+    """A request's document, cleaned up and cut into chunks: everything but where they are stored."""
+
+    pieces: list[str]
+    stats: dict[str, int]
+    request_input: dict[str, Any] | None  # the rest of a chained request, for its next stage
+
+
+def preprocess(pipeline: str, request_input: dict[str, Any], max_chunks: int) -> Document:
+    """Cleans, measures and chunks the document of a request's input. Pure: no I/O."""
+    document = preprocess_input_of(pipeline, request_input)
+    text = clean(document.text)
+    if not text:
+        raise EmptyDocument("the document is empty once control characters and whitespace are removed")
+    pieces = chunk(text, document.chunk_tokens)
+    if len(pieces) > max_chunks:
+        raise DocumentTooLarge(
+            f"the document makes {len(pieces)} chunks of {document.chunk_tokens} tokens; "
+            f"the limit is {max_chunks}"
+        )
+    stats = {
+        "characters_in": len(document.text),
+        "characters": len(text),
+        "words": len(text.split()),
+        "estimated_tokens": estimate_tokens(text),
+        "chunks": len(pieces),
+        "chunk_tokens": document.chunk_tokens,
+    }
+    # The next stage of a chained request needs the rest of it, not the document it has as chunks.
+    rest = (
+        None
+        if pipeline == Pipeline.PREPROCESS
+        else {k: v for k, v in request_input.items() if k != "preprocess"}
+    )
+    return Document(pieces, stats, rest)
+
+
+class ChunkStore:
+    """Where preprocess reads its request and writes its chunks: the data lake."""
+
+    def __init__(self, bucket: str, s3: S3Client) -> None:
         self._bucket = bucket
         self._s3 = s3
-        self._max_chunks = max_chunks
 
-    def run(self, event: HubEvent) -> dict[str, Any]:
-        payload = load_payload(event, self._s3)
-        request_input = payload["input"]
-        document = preprocess_input_of(event.pipeline, request_input)
-        text = clean(document.text)
-        if not text:
-            raise EmptyDocument("the document is empty once control characters and whitespace are removed")
-        pieces = chunk(text, document.chunk_tokens)
-        if len(pieces) > self._max_chunks:
-            raise DocumentTooLarge(
-                f"the document makes {len(pieces)} chunks of {document.chunk_tokens} tokens; "
-                f"the limit is {self._max_chunks}"
-            )
-        chunks = []
-        for index, piece in enumerate(pieces):
-            key = f"work/preprocess/{event.request_id}/chunk-{index:04d}.txt"
-            self._s3.put_object(
-                Bucket=self._bucket, Key=key, Body=piece.encode(), ContentType="text/plain; charset=utf-8"
-            )
-            chunks.append(
-                {
-                    "index": index,
-                    "ref": f"s3://{self._bucket}/{key}",
-                    "characters": len(piece),
-                    "tokens": estimate_tokens(piece),
-                }
-            )
-        result: dict[str, Any] = {
-            "chunks": chunks,
-            "stats": {
-                "characters_in": len(document.text),
-                "characters": len(text),
-                "words": len(text.split()),
-                "estimated_tokens": estimate_tokens(text),
-                "chunks": len(chunks),
-                "chunk_tokens": document.chunk_tokens,
-            },
+    def request_input(self, event: HubEvent) -> dict[str, Any]:
+        return dict(load_payload(event, self._s3)["input"])
+
+    def put(self, request_id: str, index: int, text: str) -> str:
+        """Writes one chunk (at a key derived from the request, so a retry rewrites it); its reference."""
+        key = f"work/preprocess/{request_id}/chunk-{index:04d}.txt"
+        self._s3.put_object(
+            Bucket=self._bucket, Key=key, Body=text.encode(), ContentType="text/plain; charset=utf-8"
+        )
+        return f"s3://{self._bucket}/{key}"
+
+
+def run(event: HubEvent, store: ChunkStore, max_chunks: int) -> dict[str, Any]:
+    document = preprocess(event.pipeline, store.request_input(event), max_chunks)
+    chunks = [
+        {
+            "index": index,
+            "ref": store.put(event.request_id, index, piece),
+            "characters": len(piece),
+            "tokens": estimate_tokens(piece),
         }
-        if event.pipeline != "preprocess":
-            # The next stage needs the rest of the request, not the document it already has as chunks.
-            result["request_input"] = {
-                key: value for key, value in request_input.items() if key != "preprocess"
-            }
-        logger.info("preprocessed", extra={"request_id": event.request_id, "chunks": len(chunks)})
-        metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=len(chunks))
-        return result
+        for index, piece in enumerate(document.pieces)
+    ]
+    result: dict[str, Any] = {"chunks": chunks, "stats": document.stats}
+    if document.request_input is not None:
+        result["request_input"] = document.request_input
+    logger.info("preprocessed", extra={"request_id": event.request_id, "chunks": len(chunks)})
+    metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=len(chunks))
+    return result
 
 
 @cache
-def preprocessor() -> Preprocessor:
-    settings = load_settings(PreprocessSettings)
-    return Preprocessor(settings.DATA_LAKE_BUCKET, aws.s3(), settings.MAX_CHUNKS)
+def chunk_store() -> ChunkStore:
+    return ChunkStore(load_settings(PreprocessSettings).DATA_LAKE_BUCKET, aws.s3())
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return preprocessor().run(PreprocessTask.model_validate(event).event)
+    return run(
+        HubEventTask.model_validate(event).event, chunk_store(), load_settings(PreprocessSettings).MAX_CHUNKS
+    )

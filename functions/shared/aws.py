@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
@@ -55,3 +56,13 @@ def stepfunctions() -> SFNClient:
 
 def sagemaker() -> SageMakerClient:
     return _client("sagemaker")  # type: ignore[no-any-return]
+
+
+# What S3 answers a HEAD for an object that is not there: a HEAD has no body, so no modelled error,
+# only its status; and to a reader that may not list the bucket (none here may), 403, not 404:
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
+_NOT_THERE = {"404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"}
+
+
+def object_missing(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in _NOT_THERE

@@ -27,6 +27,18 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class LakeSettings(Settings):
+    """A function that reads or writes the data lake."""
+
+    DATA_LAKE_BUCKET: str
+
+
+class HubSettings(LakeSettings):
+    """A function that publishes to the hub (whose claim checks go to the lake)."""
+
+    HUB_TOPIC_ARN: str
+
+
 SettingsT = TypeVar("SettingsT", bound=Settings)
 
 

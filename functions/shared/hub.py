@@ -75,6 +75,14 @@ class HubEvent(BaseModel):
         return attributes
 
 
+class HubEventTask(BaseModel):
+    """A state machine task's input: the hub event that started the pipeline (`{"event": ...}`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    event: HubEvent
+
+
 def event_id_for(request_id: str, event_type: str, sequence: int | str = "") -> str:
     return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{request_id}|{event_type}|{sequence}"))
 

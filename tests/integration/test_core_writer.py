@@ -262,3 +262,43 @@ def test_a_late_answer_to_a_cancelled_request_stays_out_of_memory(
         ExpressionAttributeValues={":session": {"S": f"{SUBJECT}#s-late"}},
     )["Items"]
     assert turns == []
+
+
+def test_a_turn_lost_between_the_catalog_write_and_memory_is_remembered_on_redelivery(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    """Memory is written only once the event's catalog write has won; if the function fails in
+    between, the redelivered event (a duplicate for the catalog) still adds the turn, once."""
+    from shared import aws
+
+    answered = hub_event(
+        "invoke.completed",
+        {"output_text": "hello", "prompt": "hi", "session_id": "s-crash", "model_id": "m"},
+        seconds=2,
+    )
+    deliver(functions, ACCEPTED)
+    memory_table = stack.ref("AgentMemoryTable")
+
+    with failing(
+        aws.dynamodb(), "PutItem", "InternalServerError", when=lambda call: call["TableName"] == memory_table
+    ):
+        first = deliver(functions, answered)
+
+    assert first == {"batchItemFailures": [{"itemIdentifier": answered.event_id}]}
+    assert catalog_row(stack)["status"] == "SUCCEEDED"
+    assert session_turns(stack, "s-crash") == []
+
+    assert deliver(functions, answered) == {"batchItemFailures": []}
+    assert deliver(functions, answered) == {"batchItemFailures": []}
+
+    assert [turn["assistant_text"]["S"] for turn in session_turns(stack, "s-crash")] == ["hello"]
+    assert history(stack).count("invoke.completed") == 1
+
+
+def session_turns(stack: Stack, session_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = client("dynamodb").query(
+        TableName=stack.ref("AgentMemoryTable"),
+        KeyConditionExpression="session_key = :session",
+        ExpressionAttributeValues={":session": {"S": f"{SUBJECT}#{session_id}"}},
+    )["Items"]
+    return items

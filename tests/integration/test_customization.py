@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from agenthub.local.deploy import Stack
-from shared.customization_contract import dataset_key
+from contracts.customization import dataset_key
 from tests.support.events import api_event, load_event
 from tests.support.moto_stack import FunctionRunner, client, deployed_stack, drain, hub_messages
 

@@ -296,7 +296,24 @@ def test_a_non_json_content_type_is_400(stack: Stack, functions: FunctionRunner)
     response = submit(functions, api_event(SUBMIT_PREPROCESS, headers={"Content-Type": "text/plain"}))
 
     assert response["statusCode"] == 400
-    assert "application/json" in body(response)["message"]
+    assert body(response) == {
+        "message": "the request is invalid",
+        "errors": [{"field": "body", "problem": "Content-Type must be application/json, not text/plain"}],
+    }
+    assert accepted_events(stack) == []
+
+
+def test_json_nested_too_deep_to_parse_is_400_and_publishes_nothing(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    """100,000 levels would exhaust Python's recursion limit in the parser: refused unparsed."""
+    deep = (
+        '{"pipeline": "preprocess", "input": {"text": "x", "extra": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    )
+    response = submit(functions, api_event(SUBMIT_PREPROCESS, body=deep))
+
+    assert response["statusCode"] == 400
+    assert body(response)["errors"] == [{"field": "body", "problem": "nests deeper than 32 levels"}]
     assert accepted_events(stack) == []
 
 
@@ -324,6 +341,7 @@ def test_a_body_over_the_api_limit_is_413_and_publishes_nothing(
     )
 
     assert response["statusCode"] == 413
+    assert body(response)["message"] == "the request is too large"
     assert accepted_events(stack) == []
     assert client("dynamodb").scan(TableName=stack.ref("IdempotencyTable"))["Count"] == 0
 

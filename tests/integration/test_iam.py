@@ -167,12 +167,12 @@ def test_a_call_the_access_model_does_not_know_is_reported(hub: Stack, code: Cod
 
 def test_an_access_model_entry_no_code_makes_is_reported(hub: Stack, code: CodeMap) -> None:
     trimmed = copy.deepcopy(code)
-    trimmed.calls["processing.preprocess.Preprocessor.run"] = set()
+    trimmed.calls["processing.preprocess.ChunkStore.put"] = set()
 
     report = check(hub, trimmed)
 
     assert [f.detail for f in report.of_kind("stale")] == [
-        "access model entry (processing.preprocess.Preprocessor.run, s3.put_object): no code makes this call"
+        "access model entry (processing.preprocess.ChunkStore.put, s3.put_object): no code makes this call"
     ]
 
 

@@ -85,7 +85,9 @@ def test_prepare_model_request_refuses_a_model_outside_the_allowed_list(
 
 
 def test_the_publisher_announces_in_the_hub_envelope(stack: Stack, functions: FunctionRunner) -> None:
-    result = functions.invoke("ProcessingPublisherFunction", load_event("shared/hub_publisher_started.json"))
+    result = functions.invoke(
+        "ProcessingPublisherFunction", load_event("pipeline_kit/announcer_started.json")
+    )
 
     (event,) = hub_messages(drain(stack.ref("CoreWriterQueue")))
     assert event["event_id"] == result["event_id"]
@@ -97,7 +99,7 @@ def test_the_publisher_announces_in_the_hub_envelope(stack: Stack, functions: Fu
 def test_the_trigger_starts_one_execution_per_request_even_when_redelivered(
     stack: Stack, functions: FunctionRunner
 ) -> None:
-    event = load_event("shared/pipeline_trigger_invoke.json")
+    event = load_event("pipeline_kit/trigger_invoke.json")
 
     first = functions.invoke("InvokeTriggerFunction", event)
     again = functions.invoke("InvokeTriggerFunction", event)
@@ -117,7 +119,7 @@ def test_the_trigger_starts_one_execution_per_request_even_when_redelivered(
 def test_the_trigger_refuses_an_event_its_stage_does_not_start_on(
     stack: Stack, functions: FunctionRunner
 ) -> None:
-    event = load_event("shared/pipeline_trigger_preprocess.json")
+    event = load_event("pipeline_kit/trigger_preprocess.json")
 
     response = functions.invoke("InvokeTriggerFunction", event)
 
@@ -208,7 +210,7 @@ def test_a_cancelled_request_is_not_started_by_its_trigger(stack: Stack, functio
         },
     )
 
-    response = functions.invoke("InvokeTriggerFunction", load_event("shared/pipeline_trigger_invoke.json"))
+    response = functions.invoke("InvokeTriggerFunction", load_event("pipeline_kit/trigger_invoke.json"))
 
     assert response == {"batchItemFailures": []}
     names = [
@@ -223,7 +225,7 @@ def test_a_cancelled_request_is_not_started_by_its_trigger(stack: Stack, functio
 
 
 def test_the_execution_input_is_utf8_not_escapes(stack: Stack, functions: FunctionRunner) -> None:
-    event = load_event("shared/pipeline_trigger_invoke.json")
+    event = load_event("pipeline_kit/trigger_invoke.json")
     record = event["Records"][0]
     notification = json.loads(record["body"])
     envelope = json.loads(notification["Message"])

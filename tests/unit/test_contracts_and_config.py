@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from shared.config import ConfigError, Settings, load_settings
-from shared.contracts import (
+from contracts.requests import (
     FINAL_STAGE,
     PIPELINES,
     CustomizeRequest,
@@ -15,6 +14,7 @@ from shared.contracts import (
     preprocess_input_of,
     stages_of,
 )
+from shared.config import ConfigError, Settings, load_settings
 
 submit = TypeAdapter(SubmitRequest)
 

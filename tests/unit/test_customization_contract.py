@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agenthub import PROJECT_ROOT
-from shared.customization_contract import (
+from contracts.customization import (
     CAPABILITIES,
     HYPERPARAMETERS,
     NOVA_UNDERSTANDING,

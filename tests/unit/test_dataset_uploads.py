@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from front_door.datasets import DatasetUploads
+from front_door.upload_urls import DatasetUploads
 
 
 @pytest.mark.parametrize("status", [403, 404])

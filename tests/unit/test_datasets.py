@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from customization.datasets import LIMITS, MAX_REPORTED_ERRORS, validate_lines, validate_object
-from shared.customization_contract import Method
+from contracts.customization import Method
+from customization.dataset_rules import LIMITS, MAX_REPORTED_ERRORS, validate_lines, validate_object
 
 
 def conversation(*turns: str, schema: str = "bedrock-conversation-2024") -> dict[str, Any]:

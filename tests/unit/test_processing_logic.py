@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
 from agenthub.local.pollers import failed_items
 from agenthub.local.standins import converse_reply
-from processing.preprocess import chunk, clean
-from shared.contracts import CHARACTERS_PER_TOKEN, estimate_tokens
+from contracts.requests import CHARACTERS_PER_TOKEN, InvokeInput, estimate_tokens
+from pipeline_kit.trigger import starts_stage
+from processing.prepare_model_request import PrepareSettings, Turn, build_model_request
+from processing.preprocess import chunk, clean, preprocess
 from shared.hub import new_event
 from shared.naming import EXECUTION_NAME_LIMIT, execution_name
-from shared.pipeline_trigger import starts_stage
 
 
 def test_clean_up_normalises_whitespace_and_drops_control_characters() -> None:
@@ -104,3 +106,37 @@ def test_the_local_model_reply_depends_only_on_the_conversation() -> None:
     assert "You sent 3 words" in reply
     assert "1 earlier turn(s), starting with: 'first question'" in reply
     assert tokens > 0
+
+
+def test_preprocess_is_a_pure_function_of_the_request() -> None:
+    document = preprocess(
+        "invoke", {"prompt": "sum it up", "preprocess": {"text": "One.\n\n\nTwo.", "chunk_tokens": 50}}, 10
+    )
+
+    assert document.pieces == ["One.\n\nTwo."]
+    assert document.stats["words"] == 2
+    assert document.request_input == {"prompt": "sum it up"}  # the rest of the chained request
+
+
+def test_the_model_request_reads_the_document_only_as_far_as_its_budget_goes() -> None:
+    settings = PrepareSettings.model_validate(
+        {
+            "ALLOWED_MODEL_IDS": "m",
+            "DEFAULT_MODEL_ID": "m",
+            "DATA_LAKE_BUCKET": "b",
+            "AGENT_MEMORY_TABLE": "t",
+        }
+    )
+    read: list[int] = []
+
+    def texts() -> Iterator[str]:
+        for index in range(100):
+            read.append(index)
+            yield "x" * 60_000
+
+    chunks = [{"index": index} for index in range(100)]
+    prepared = build_model_request(InvokeInput(prompt="hi"), settings, chunks, texts(), [Turn("q", "a")])
+
+    assert prepared["document"]["truncated"] is True
+    assert len(read) == 3  # 160 KiB holds two chunks and part of a third: the rest is never fetched
+    assert prepared["history_turns"] == 0  # no room left for the session's earlier turn

@@ -10,7 +10,7 @@ import pytest
 
 from agenthub import PROJECT_ROOT
 from agenthub.template import Translation, load_sam_template, translate
-from shared.contracts import PIPELINES
+from contracts.requests import PIPELINES
 
 
 @cache

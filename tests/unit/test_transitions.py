@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from core.transitions import ForeignEvent, StoredParts, apply_event, forward
-from shared.catalog import CatalogRow, StoredValue
-from shared.contracts import RequestStatus
+from contracts.catalog import CatalogRow, StoredValue
+from contracts.requests import RequestStatus
+from core.transitions import ForeignEvent, StoredParts, apply_event, forward, succeeded_by
 from shared.hub import HubEvent, new_event
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
@@ -136,3 +136,13 @@ def test_statuses_only_move_forward(
     current: RequestStatus, requested: RequestStatus, expected: RequestStatus
 ) -> None:
     assert forward(current, requested) == expected
+
+
+def test_the_event_that_succeeded_a_request_is_known_from_its_history() -> None:
+    late = event("invoke.completed", 9, sequence=1)
+
+    row = replay(ACCEPTED, STARTED, COMPLETED, late)
+
+    assert succeeded_by(row, COMPLETED.event_id)
+    assert not succeeded_by(row, late.event_id)  # a second answer: history only
+    assert not succeeded_by(replay(ACCEPTED, FAILED, COMPLETED), COMPLETED.event_id)

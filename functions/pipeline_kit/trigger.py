@@ -19,13 +19,12 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from botocore.exceptions import ClientError
 from pydantic import Field
 
+from contracts.events import REQUEST_ACCEPTED, Outcome, Stage, stage_event
+from pipeline_kit.cancellation import CancellationMarks
 from shared import aws
-from shared.cancellation import CancellationMarks
 from shared.config import Settings, load_settings
-from shared.contracts import REQUEST_ACCEPTED, Outcome, stage_event
 from shared.hub import HubEvent
 from shared.naming import execution_name
 from shared.observability import logger, metrics
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 # After a stage hands a request on, the next stage it may come from (chained requests).
-PREVIOUS_STAGE = {"invoke": "preprocess"}
+PREVIOUS_STAGE: dict[str, Stage] = {Stage.INVOKE: Stage.PREPROCESS}
 
 
 class TriggerSettings(Settings):
@@ -114,9 +113,7 @@ class PipelineStarter:
             arn = self._sfn.start_execution(stateMachineArn=state_machine, name=name, input=execution_input)[
                 "executionArn"
             ]
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
-                raise
+        except self._sfn.exceptions.ExecutionAlreadyExists:
             arn = state_machine.replace(":stateMachine:", ":execution:") + f":{name}"
             logger.info("execution already exists", extra={"execution": name})
         logger.info("pipeline started", extra={"request_id": start["request_id"], "execution": name})

@@ -9,9 +9,10 @@ between those steps still stops the work.
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from shared.config import HubSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -24,13 +25,19 @@ def mark_id(request_id: str) -> str:
     return f"cancelled#{request_id}"
 
 
+class CancellationSettings(HubSettings):
+    """A pipeline's cancel handler: it marks requests in its starts table and answers on the hub."""
+
+    STARTS_TABLE: str
+
+
 class CancellationMarks:
     def __init__(self, table: str, dynamodb: DynamoDBClient) -> None:
         self._table = table
         self._dynamodb = dynamodb
 
     def mark(self, request_id: str) -> None:
-        try:
+        with suppress(self._dynamodb.exceptions.ConditionalCheckFailedException):  # already marked
             self._dynamodb.put_item(
                 TableName=self._table,
                 Item={
@@ -39,9 +46,6 @@ class CancellationMarks:
                 },
                 ConditionExpression="attribute_not_exists(id)",
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
 
     def is_marked(self, request_id: str) -> bool:
         item = self._dynamodb.get_item(

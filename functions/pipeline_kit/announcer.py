@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.config import Settings, load_settings
+from shared.config import HubSettings, load_settings
 from shared.hub import EVENT_TYPE_PATTERN, HubPublisher, new_event
 from shared.observability import logger, metrics, tracer
 
@@ -21,9 +21,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-class PublisherSettings(Settings):
-    HUB_TOPIC_ARN: str
-    DATA_LAKE_BUCKET: str
+class PublisherSettings(HubSettings):
     HUB_SOURCE: str
 
 

@@ -14,15 +14,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.contracts import estimate_tokens
-from shared.customization_contract import Method
+from botocore.exceptions import ClientError
+
+from contracts.customization import Method
+from contracts.requests import estimate_tokens
+from shared.aws import object_missing
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MAX_REPORTED_ERRORS = 10
-# What S3 answers for a dataset that is not there (403 when the reader may not list the bucket).
-MISSING = {"404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"}
 CONVERSATION_SCHEMA = "bedrock-conversation-2024"
 
 
@@ -203,10 +204,10 @@ def validate_object(s3: S3Client, bucket: str, key: str, method: Method, max_byt
     """Validates the dataset at s3://bucket/key, streaming it; refuses it unread if it is too large."""
     try:
         size = int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
-    except s3.exceptions.ClientError as error:
-        code = error.response["Error"]["Code"]
-        if code not in MISSING:
+    except ClientError as error:
+        if not object_missing(error):
             raise  # throttling or a server error: the task is retried
+        code = error.response["Error"]["Code"]
         report = Report(method=method)
         report.problem(None, f"the dataset s3://{bucket}/{key} cannot be read ({code}): was it uploaded?")
         return report

@@ -1,4 +1,4 @@
-"""The public request contract: pipelines, their inputs, request statuses and hub event types.
+"""The public request contract: pipelines, their inputs and request statuses.
 
 The front door validates requests with these models, and the pipelines read their input with them,
 so a request the front door accepts is one every stage can run.
@@ -11,12 +11,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
-from shared.customization_contract import CustomizeInput
+from contracts.customization import CustomizeInput
+from contracts.events import Stage
 
-PIPELINES: tuple[str, ...] = ("preprocess", "invoke", "customize")
 
-REQUEST_ACCEPTED = "request.accepted"
-CANCEL_REQUESTED = "request.cancel_requested"
+class Pipeline(StrEnum):
+    """What a caller asks for (`pipeline` in POST /v1/requests); the template's request model agrees."""
+
+    PREPROCESS = "preprocess"
+    INVOKE = "invoke"
+    CUSTOMIZE = "customize"
+
+
+PIPELINES: tuple[str, ...] = tuple(pipeline.value for pipeline in Pipeline)
+# The stage whose `<stage>.completed` finishes a request of each pipeline.
+FINAL_STAGE: dict[str, Stage] = {
+    Pipeline.PREPROCESS: Stage.PREPROCESS,
+    Pipeline.INVOKE: Stage.INVOKE,
+    Pipeline.CUSTOMIZE: Stage.CUSTOMIZATION,
+}
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 CHARACTERS_PER_TOKEN = 4
@@ -33,20 +46,6 @@ class RequestStatus(StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self in (RequestStatus.SUCCEEDED, RequestStatus.FAILED, RequestStatus.CANCELLED)
-
-
-class Outcome(StrEnum):
-    """The second half of a stage event type: `<stage>.<outcome>`."""
-
-    STARTED = "started"
-    PROGRESS = "progress"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-def stage_event(stage: str, outcome: Outcome) -> str:
-    return f"{stage}.{outcome.value}"
 
 
 class Contract(BaseModel):
@@ -103,17 +102,17 @@ class InvokeInput(Contract):
 
 
 class PreprocessRequest(Contract):
-    pipeline: Literal["preprocess"]
+    pipeline: Literal[Pipeline.PREPROCESS]
     input: PreprocessInput
 
 
 class InvokeRequest(Contract):
-    pipeline: Literal["invoke"]
+    pipeline: Literal[Pipeline.INVOKE]
     input: InvokeInput
 
 
 class CustomizeRequest(Contract):
-    pipeline: Literal["customize"]
+    pipeline: Literal[Pipeline.CUSTOMIZE]
     input: CustomizeInput
 
 
@@ -121,25 +120,21 @@ AnyRequest = PreprocessRequest | InvokeRequest | CustomizeRequest
 SubmitRequest = Annotated[AnyRequest, Field(discriminator="pipeline")]
 
 
-# The stage whose `<stage>.completed` finishes a request of each pipeline.
-FINAL_STAGE = {"preprocess": "preprocess", "invoke": "invoke", "customize": "customization"}
-
-
 def estimate_tokens(text: str) -> int:
     """The usual estimate for English text, about four characters a token; the model's tokenizer decides."""
     return -(-len(text) // CHARACTERS_PER_TOKEN)
 
 
-def stages_of(request: AnyRequest) -> tuple[str, ...]:
+def stages_of(request: AnyRequest) -> tuple[Stage, ...]:
     """The pipeline stages a request runs through, in order. A chained invoke runs preprocess first."""
     if isinstance(request, InvokeRequest) and request.input.preprocess is not None:
-        return ("preprocess", "invoke")
+        return (Stage.PREPROCESS, Stage.INVOKE)
     return (FINAL_STAGE[request.pipeline],)
 
 
 def preprocess_input_of(pipeline: str, request_input: dict[str, Any]) -> PreprocessInput:
     """The preprocess stage's input, whether preprocess is the request's pipeline or a stage before it."""
-    if pipeline == "preprocess":
+    if pipeline == Pipeline.PREPROCESS:
         return PreprocessInput.model_validate(request_input)
     chained = InvokeInput.model_validate(request_input).preprocess
     if chained is None:

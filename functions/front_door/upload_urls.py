@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared.customization_contract import dataset_key
+from contracts.customization import dataset_key
+from shared.aws import object_missing
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 CONTENT_TYPE = "application/x-ndjson"
-_NOT_THERE = {"404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"}
 
 
 class DatasetUploads:
@@ -49,10 +49,7 @@ class DatasetUploads:
         try:
             self._s3.head_object(Bucket=self._bucket, Key=dataset_key(subject, dataset_id))
         except ClientError as error:
-            # A HEAD has no modelled error, only its status. The front door may read datasets but
-            # not list the lake, and S3 then answers a missing key with 403 rather than 404:
-            # https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
-            if error.response["Error"]["Code"] in _NOT_THERE:
+            if object_missing(error):
                 return False
             raise
         return True
