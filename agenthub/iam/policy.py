@@ -152,7 +152,3 @@ class Policies:
 
     def allows(self, action: str, resource: str, context: Mapping[str, str] | None = None) -> bool:
         return self.decide(action, resource, context).allowed
-
-    def without(self, source: str) -> Policies:
-        """These policies minus the statements whose source starts with `source` (for tests)."""
-        return Policies(tuple(s for s in self.statements if not s.source.startswith(source)))

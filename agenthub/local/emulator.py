@@ -169,6 +169,11 @@ class Emulator:
                     if spec.report_batch_item_failures
                     else [],
                     "State": "Enabled" if spec.enabled else "Disabled",
+                    **(
+                        {"ScalingConfig": {"MaximumConcurrency": spec.maximum_concurrency}}
+                        if spec.maximum_concurrency
+                        else {}
+                    ),
                     "StateTransitionReason": "USER_INITIATED",
                     "LastModified": self._started_at,
                 }

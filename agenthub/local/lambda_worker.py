@@ -17,24 +17,7 @@ import time
 import traceback
 from typing import IO, Any
 
-
-class LambdaContext:
-    """The context object Lambda hands a Python handler."""
-
-    def __init__(self, request_id: str, deadline: float) -> None:
-        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.invoked_function_arn = os.environ["AGENTHUB_FUNCTION_ARN"]
-        self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
-        self.aws_request_id = request_id
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
-        self.identity = None
-        self.client_context = None
-        self._deadline = deadline
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.time()) * 1000))
+from agenthub.local.lambda_context import LambdaContext
 
 
 def _error(error: BaseException) -> dict[str, Any]:
@@ -71,7 +54,7 @@ def serve(handler_path: str, requests: IO[str], replies: IO[str]) -> None:
         if init_error is not None:
             reply["error"] = init_error
         else:
-            context = LambdaContext(invocation["request_id"], invocation["deadline"])
+            context = LambdaContext.in_worker(invocation["request_id"], invocation["deadline"])
             try:
                 result = handler(json.loads(invocation["payload"]), context)
                 reply["payload"] = json.dumps(result)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 # SNS counts the body and every attribute name, type and value against 256 KiB.
 SNS_MESSAGE_LIMIT_BYTES = 256 * 1024
 CLAIM_CHECK_BYTES = 32 * 1024
@@ -41,7 +41,7 @@ class HubEvent(BaseModel):
     source: str = Field(min_length=1, max_length=64)
     subject: str = Field(min_length=1, max_length=128, description="The caller's Cognito sub.")
     occurred_at: datetime
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1] = SCHEMA_VERSION
     first_stage: str | None = Field(
         default=None, description="On request.accepted: the stage that picks the request up."
     )

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agenthub.local.deploy import Stack
+from agenthub.local.pollers import lambda_sqs_event
 from shared.hub import new_event
-from tests.support.events import api_event, load_event
+from tests.support.events import api_event, hub_delivery, load_event
 from tests.support.faults import failing
-from tests.support.moto_stack import FunctionRunner, as_sqs_event, client, drain
+from tests.support.moto_stack import REGION, FunctionRunner, client, drain
 
 SUBJECT = "2f6b7a3e-1c4d-4e5f-8a9b-0c1d2e3f4a5b"
 REQUEST_ID = "7d0c8a52-3f1e-4b6a-9c2d-5e8f1a2b3c4d"
@@ -46,31 +47,8 @@ FAILED = hub_event(
 )
 
 
-def record(event: Any, message_id: str | None = None) -> dict[str, Any]:
-    """An SQS record carrying the event as the hub subscription delivers it."""
-    notification = {
-        "Type": "Notification",
-        "MessageId": message_id or event.event_id,
-        "TopicArn": "arn:aws:sns:us-east-1:123456789012:hub",
-        "Message": event.model_dump_json(),
-    }
-    return {
-        "messageId": message_id or event.event_id,
-        "receiptHandle": "handle",
-        "body": json.dumps(notification),
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:core-writer",
-        "awsRegion": "us-east-1",
-    }
-
-
 def deliver(functions: FunctionRunner, *events: Any) -> dict[str, Any]:
-    response: dict[str, Any] = functions.invoke(
-        "CoreWriterFunction", {"Records": [record(event) for event in events]}
-    )
+    response: dict[str, Any] = functions.invoke("CoreWriterFunction", hub_delivery(*events))
     return response
 
 
@@ -143,8 +121,9 @@ def test_the_first_terminal_status_wins(stack: Stack, functions: FunctionRunner)
 def test_a_poison_message_fails_alone_and_the_rest_of_the_batch_is_kept(
     stack: Stack, functions: FunctionRunner
 ) -> None:
-    poison = {**record(ACCEPTED, "poison-1"), "body": "not an SNS notification"}
-    event = {"Records": [poison, record(ACCEPTED)]}
+    (poison,) = hub_delivery(STARTED)["Records"]
+    event = {"Records": [{**poison, "messageId": "poison-1", "body": "not an SNS notification"}]}
+    event["Records"] += hub_delivery(ACCEPTED)["Records"]
 
     response = functions.invoke("CoreWriterFunction", event)
 
@@ -165,7 +144,7 @@ def test_an_event_naming_another_callers_request_is_refused(stack: Stack, functi
 def test_a_large_result_goes_to_the_lake_before_the_catalog_links_it(
     stack: Stack, functions: FunctionRunner
 ) -> None:
-    """RELIABILITY 21: S3 written, catalog write failed; the retry links an object that exists."""
+    """docs/reliability.md #21: S3 written, catalog write failed; the retry links an object that exists."""
     big = hub_event("invoke.completed", {"output_text": "x" * 20_000, "prompt": "hi"}, seconds=2)
     functions.activate("CoreWriterFunction")
     from shared import aws
@@ -194,7 +173,7 @@ def test_a_request_through_the_front_door_and_the_hub_reads_back_for_its_caller_
     submitted = functions.invoke("FrontDoorFunction", api_event("front_door/post_request_invoke.json"))
     request_id = json.loads(submitted["body"])["request_id"]
     messages = drain(stack.ref("CoreWriterQueue"))
-    assert functions.invoke("CoreWriterFunction", as_sqs_event(messages, "queue-arn")) == {
+    assert functions.invoke("CoreWriterFunction", lambda_sqs_event(messages, "queue-arn", REGION)) == {
         "batchItemFailures": []
     }
 
@@ -223,7 +202,7 @@ def test_a_claim_checked_request_is_stored_from_the_lake(stack: Stack, functions
     functions.invoke("FrontDoorFunction", api_event("front_door/post_request_preprocess.json", body=body))
     messages = drain(stack.ref("CoreWriterQueue"))
 
-    assert functions.invoke("CoreWriterFunction", as_sqs_event(messages, "queue-arn")) == {
+    assert functions.invoke("CoreWriterFunction", lambda_sqs_event(messages, "queue-arn", REGION)) == {
         "batchItemFailures": []
     }
 

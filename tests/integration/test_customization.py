@@ -271,7 +271,7 @@ def test_a_completed_customization_registers_the_model_in_the_catalog(
     stack: Stack, functions: FunctionRunner
 ) -> None:
     from shared.hub import new_event
-    from tests.integration.test_core_writer import record
+    from tests.support.events import hub_delivery
 
     model = {"name": "hub-helper", "arn": "arn:aws:bedrock:us-east-1:123456789012:custom-model/hub-helper/x1"}
     completed = new_event(
@@ -283,7 +283,7 @@ def test_a_completed_customization_registers_the_model_in_the_catalog(
         payload={"job_name": "agenthub-r-custom", "model": model},
     )
 
-    functions.invoke("CoreWriterFunction", {"Records": [record(completed)]})
+    functions.invoke("CoreWriterFunction", hub_delivery(completed))
 
     item = client("dynamodb").get_item(
         TableName=stack.ref("CatalogTable"),
@@ -297,6 +297,7 @@ def test_a_completed_customization_registers_the_model_in_the_catalog(
 
 
 def _as_sqs(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    from tests.support.moto_stack import as_sqs_event
+    from agenthub.local.pollers import lambda_sqs_event
+    from tests.support.moto_stack import REGION
 
-    return as_sqs_event(messages, "queue-arn")
+    return lambda_sqs_event(messages, "queue-arn", REGION)

@@ -1,4 +1,4 @@
-"""Front door against the template's own tables and topic (moto): RELIABILITY.md cases 1-7, 9, 11, 12."""
+"""Front door against the template's own tables and topic (moto): docs/reliability.md #1-7, 9, 11-13, 31, 32."""
 
 from __future__ import annotations
 
@@ -124,8 +124,10 @@ def test_concurrent_duplicates_publish_once_and_the_rest_get_409_with_retry_afte
     stack: Stack, functions: FunctionRunner
 ) -> None:
     handler = functions.activate("FrontDoorFunction")
+    from agenthub.local.lambda_context import LambdaContext
+
+    context = LambdaContext.starting_now
     from front_door import app
-    from tests.support.context import FakeLambdaContext
 
     publisher = app.service()._publisher
     publish = publisher.publish
@@ -139,11 +141,11 @@ def test_concurrent_duplicates_publish_once_and_the_rest_get_409_with_retry_afte
     publisher.publish = slow_publish  # type: ignore[method-assign]
     results: list[dict[str, Any]] = []
     first = threading.Thread(
-        target=lambda: results.append(with_headers(handler(api_event(SUBMIT_INVOKE), FakeLambdaContext())))
+        target=lambda: results.append(with_headers(handler(api_event(SUBMIT_INVOKE), context())))
     )
     first.start()
     assert inside.wait(10)
-    duplicates = [with_headers(handler(api_event(SUBMIT_INVOKE), FakeLambdaContext())) for _ in range(5)]
+    duplicates = [with_headers(handler(api_event(SUBMIT_INVOKE), context())) for _ in range(5)]
     release.set()
     first.join(10)
 
@@ -151,7 +153,7 @@ def test_concurrent_duplicates_publish_once_and_the_rest_get_409_with_retry_afte
     assert all(response["headers"]["Retry-After"] == "2" for response in duplicates)
     assert results[0]["statusCode"] == 202
     assert len(accepted_events(stack)) == 1
-    retried = with_headers(handler(api_event(SUBMIT_INVOKE), FakeLambdaContext()))
+    retried = with_headers(handler(api_event(SUBMIT_INVOKE), context()))
     assert retried["statusCode"] == 202
     assert body(retried)["request_id"] == body(results[0])["request_id"]
 

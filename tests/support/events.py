@@ -46,3 +46,28 @@ def api_event(
         event["pathParameters"] = path_parameters
         event["path"] = event["resource"].format(**path_parameters)
     return event
+
+
+def hub_delivery(
+    *events: Any, queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:subscriber"
+) -> dict[str, Any]:
+    """The SQS event a hub subscriber's function receives for these hub events (raw delivery off)."""
+    from agenthub.local.pollers import lambda_sqs_event
+
+    messages = [
+        {
+            "MessageId": event.event_id,
+            "ReceiptHandle": f"handle-{event.event_id}",
+            "Body": json.dumps(
+                {
+                    "Type": "Notification",
+                    "MessageId": event.event_id,
+                    "TopicArn": "arn:aws:sns:us-east-1:123456789012:hub",
+                    "Message": event.model_dump_json(),
+                }
+            ),
+            "Attributes": {"ApproximateReceiveCount": "1"},
+        }
+        for event in events
+    ]
+    return lambda_sqs_event(messages, queue_arn, "us-east-1")

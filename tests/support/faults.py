@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 
 @dataclass
-class InjectedFault:
+class FailingCalls:
     operation: str
     code: str
     times: int | None
@@ -34,12 +34,12 @@ def failing(
     *,
     times: int | None = None,
     when: Callable[[dict[str, Any]], bool] | None = None,
-) -> Iterator[InjectedFault]:
+) -> Iterator[FailingCalls]:
     """Makes `client.<operation>` fail with `code`: always, or the first `times` matching calls.
 
     `when` receives the call's API parameters and picks which calls fail.
     """
-    fault = InjectedFault(operation, code, times, when)
+    fault = FailingCalls(operation, code, times, when)
     service_id = client.meta.service_model.service_id.hyphenize()
     event = f"before-parameter-build.{service_id}.{operation}"
 

@@ -21,8 +21,8 @@ from moto import mock_aws
 
 from agenthub.local import moto_adapter
 from agenthub.local.deploy import Deployer, Stack
+from agenthub.local.lambda_context import LambdaContext
 from agenthub.template import Translation, translate
-from tests.support.context import FakeLambdaContext
 
 STACK_NAME = "agent-hub-test"
 REGION = "us-east-1"
@@ -87,7 +87,7 @@ class FunctionRunner:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         handler = self.activate(logical_id)
         spec = self.stack.function(logical_id)
-        return handler(event, FakeLambdaContext(function_name=spec.name, timeout_seconds=spec.timeout))
+        return handler(event, LambdaContext.starting_now(spec.name, spec.timeout))
 
     def close(self) -> None:
         for name in self._applied:
@@ -117,23 +117,3 @@ def drain(queue_url: str, wait_seconds: int = 0) -> list[dict[str, Any]]:
 def hub_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The hub envelopes inside SQS messages delivered by the hub's subscriptions."""
     return [json.loads(json.loads(message["Body"])["Message"]) for message in messages]
-
-
-def as_sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """SQS messages as the event Lambda's SQS poller would hand a function."""
-    return {
-        "Records": [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message.get("Attributes", {"ApproximateReceiveCount": "1"}),
-                "messageAttributes": {},
-                "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": REGION,
-            }
-            for message in messages
-        ]
-    }
