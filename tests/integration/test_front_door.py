@@ -1,4 +1,7 @@
-"""Front door against the template's own tables and topic (moto): docs/reliability.md #1-7, 9, 11-13, 31, 32."""
+"""Front door against the template's own tables and topic (moto).
+
+docs/reliability.md cases 1-7, 9, 11-13, 31 and 32.
+"""
 
 from __future__ import annotations
 
