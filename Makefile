@@ -59,7 +59,7 @@ typecheck: $(STAMP)
 template: $(STAMP)
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/agenthub template translate $(TRANSLATED)
-	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml $(TRANSLATED)
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml templates/*.yaml $(TRANSLATED)
 
 statemachines: $(NODE_STAMP)
 	@if ls statemachines/*.asl.json >/dev/null 2>&1; then \

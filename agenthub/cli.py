@@ -106,9 +106,18 @@ def translate_template(args: argparse.Namespace) -> int:
     from agenthub.template import TemplateError, translate
 
     try:
-        text = json.dumps(translate().template, indent=1, default=str)
+        translation = translate()
     except TemplateError as error:
         return _fail(str(error))
+    template = translation.template
+    if args.out:
+        # Nested templates are named relative to the template; keep them found from where this goes.
+        out_dir = Path(args.out).resolve().parent
+        for resource in template["Resources"].values():
+            url = resource.get("Properties", {}).get("TemplateURL")
+            if resource["Type"] == "AWS::CloudFormation::Stack" and isinstance(url, str) and "://" not in url:
+                resource["Properties"]["TemplateURL"] = os.path.relpath(translation.path.parent / url, out_dir)
+    text = json.dumps(template, indent=1, default=str)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)

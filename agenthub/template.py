@@ -41,6 +41,7 @@ class Translation:
     parameters: dict[str, Any]
     code_dirs: dict[str, Path] = field(default_factory=dict)
     definition_files: dict[str, Path] = field(default_factory=dict)
+    path: Path = DEFAULT_TEMPLATE  # where the template lives: nested templates are relative to it
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -106,6 +107,8 @@ def translate(
         raise TemplateError(f"parameter overrides name parameters the template lacks: {', '.join(unknown)}")
     parameters = {name: spec.get("Default") for name, spec in declared.items()}
     parameters.update(parameter_overrides or {})
+    if "Transform" not in sam_template:  # plain CloudFormation: nothing to translate
+        return Translation(sam_template, parameters, code_dirs, definition_files, path)
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
     try:
         translated = translator.translate(
@@ -117,4 +120,4 @@ def translate(
         causes = getattr(error, "causes", None) or [error]
         details = "; ".join(getattr(cause, "message", str(cause)) for cause in causes)
         raise TemplateError(f"{path.name}: the SAM transform failed: {details}") from error
-    return Translation(translated, parameters, code_dirs, definition_files)
+    return Translation(translated, parameters, code_dirs, definition_files, path)

@@ -82,7 +82,8 @@ def check_state_machine_logging(stack: Stack, properties: dict[str, Any]) -> Non
 
 
 def _queue_by_arn(stack: Stack, arn: str) -> dict[str, Any]:
-    for name, kind in stack.types.items():
-        if kind == "AWS::SQS::Queue" and stack.resources[name].attributes.get("Arn") == arn:
-            return stack.properties[name]
-    raise DeployRuleBroken(f"no queue of the stack has the ARN {arn}")
+    found = stack.resource_by_attribute("AWS::SQS::Queue", "Arn", arn)
+    if found is None:
+        raise DeployRuleBroken(f"no queue of the stack (or its nested stacks) has the ARN {arn}")
+    owner, name = found
+    return owner.properties[name]

@@ -45,7 +45,7 @@ def test_a_poison_message_lands_in_the_subscribers_dead_letter_queue(hub: Hub) -
         MessageAttributes={"event_type": {"DataType": "String", "StringValue": "request.accepted"}},
     )
     sqs = hub.aws("sqs")
-    dead_letters = hub.ref("CoreWriterDeadLetterQueue")
+    dead_letters = hub.ref("CoreWriterSubscriber.DeadLetterQueue")
 
     found = None
     deadline = time.monotonic() + 60
@@ -56,9 +56,9 @@ def test_a_poison_message_lands_in_the_subscribers_dead_letter_queue(hub: Hub) -
             if marker in message["Body"]:
                 found = message
     assert found is not None, "the poison message never reached the dead-letter queue"
-    receives = sqs.get_queue_attributes(QueueUrl=hub.ref("CoreWriterQueue"), AttributeNames=["All"])[
-        "Attributes"
-    ]
+    receives = sqs.get_queue_attributes(
+        QueueUrl=hub.ref("CoreWriterSubscriber.Queue"), AttributeNames=["All"]
+    )["Attributes"]
     assert receives["ApproximateNumberOfMessages"] == "0"
 
 
@@ -74,7 +74,7 @@ def test_a_message_that_kept_failing_is_redriven_from_its_dead_letter_queue(hub:
         {"pipeline": "preprocess", "input": {"text": f"a document that says {word}"}}
     ).body["request_id"]
     sqs = hub.aws("sqs")
-    dead_letters = hub.ref("CoreWriterDeadLetterQueue")
+    dead_letters = hub.ref("CoreWriterSubscriber.DeadLetterQueue")
     deadline = time.monotonic() + 60
     while hub.calls("Invoke", word, target="CoreWriterFunction") < 3 and time.monotonic() < deadline:
         time.sleep(0.5)

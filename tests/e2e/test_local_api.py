@@ -144,8 +144,9 @@ def test_the_sqs_triggers_are_listed_as_event_source_mappings(hub: Hub) -> None:
     lambda_ = hub.aws("lambda")
     assert hub.cloud.stack is not None
     queues = {
-        hub.cloud.stack.resources[name].attributes["Arn"]
-        for name in hub.cloud.stack.of_type("AWS::SQS::Queue")
+        deployed.attributes["Arn"]
+        for stack in hub.cloud.stack.walk()
+        for deployed in stack.of_type("AWS::SQS::Queue").values()
     }
 
     mappings = lambda_.list_event_source_mappings()["EventSourceMappings"]

@@ -172,7 +172,7 @@ def test_a_request_through_the_front_door_and_the_hub_reads_back_for_its_caller_
 ) -> None:
     submitted = functions.invoke("FrontDoorFunction", api_event("front_door/post_request_invoke.json"))
     request_id = json.loads(submitted["body"])["request_id"]
-    messages = drain(stack.ref("CoreWriterQueue"))
+    messages = drain(stack.ref("CoreWriterSubscriber.Queue"))
     assert functions.invoke("CoreWriterFunction", lambda_sqs_event(messages, "queue-arn", REGION)) == {
         "batchItemFailures": []
     }
@@ -200,7 +200,7 @@ def test_a_claim_checked_request_is_stored_from_the_lake(stack: Stack, functions
     text = "word " * 80_000
     body = {"pipeline": "preprocess", "input": {"text": text}}
     functions.invoke("FrontDoorFunction", api_event("front_door/post_request_preprocess.json", body=body))
-    messages = drain(stack.ref("CoreWriterQueue"))
+    messages = drain(stack.ref("CoreWriterSubscriber.Queue"))
 
     assert functions.invoke("CoreWriterFunction", lambda_sqs_event(messages, "queue-arn", REGION)) == {
         "batchItemFailures": []

@@ -95,7 +95,7 @@ def test_a_customization_request_for_an_uploaded_dataset_is_accepted(
 
     assert response["status"] == 202
     assert response["body"]["stages"] == ["customization"]
-    (accepted,) = hub_messages(drain(stack.ref("CustomizeQueue")))
+    (accepted,) = hub_messages(drain(stack.ref("CustomizeSubscriber.Queue")))
     assert accepted["first_stage"] == "customization"
 
 
@@ -139,8 +139,8 @@ def test_an_unsupported_or_invalid_customization_is_400_and_publishes_nothing(
     (error,) = response["body"]["errors"]
     assert error["field"] == field
     assert problem in error["problem"]
-    assert drain(stack.ref("CustomizeQueue")) == []
-    assert drain(stack.ref("CoreWriterQueue")) == []
+    assert drain(stack.ref("CustomizeSubscriber.Queue")) == []
+    assert drain(stack.ref("CoreWriterSubscriber.Queue")) == []
 
 
 def test_a_caller_cannot_name_another_callers_dataset(stack: Stack, functions: FunctionRunner) -> None:
@@ -243,7 +243,7 @@ def test_cancelling_a_request_asks_its_pipeline_through_the_hub(
 ) -> None:
     upload(stack, SUBJECT, "ds-train", [SFT_RECORD] * 8)
     request_id = submit(functions, sft())["body"]["request_id"]
-    functions.invoke("CoreWriterFunction", _as_sqs(drain(stack.ref("CoreWriterQueue"))))
+    functions.invoke("CoreWriterFunction", _as_sqs(drain(stack.ref("CoreWriterSubscriber.Queue"))))
 
     cancelled = route(functions, "POST", f"/v1/requests/{request_id}/cancel")
     someone_else = route(functions, "POST", f"/v1/requests/{request_id}/cancel", subject="someone-else")
@@ -253,7 +253,7 @@ def test_cancelling_a_request_asks_its_pipeline_through_the_hub(
         "body": {"request_id": request_id, "status": "ACCEPTED", "cancel_requested": True},
     }
     assert someone_else["status"] == 404
-    (asked,) = hub_messages(drain(stack.ref("CustomizationCancelQueue")))
+    (asked,) = hub_messages(drain(stack.ref("CustomizationCancelSubscriber.Queue")))
     assert asked["event_type"] == "request.cancel_requested"
 
 
@@ -264,7 +264,7 @@ def test_a_finished_request_cannot_be_cancelled(stack: Stack, functions: Functio
 
     assert response["status"] == 409
     assert "already ended SUCCEEDED" in response["body"]["message"]
-    assert drain(stack.ref("ProcessingCancelQueue")) == []
+    assert drain(stack.ref("ProcessingCancelSubscriber.Queue")) == []
 
 
 def test_a_completed_customization_registers_the_model_in_the_catalog(

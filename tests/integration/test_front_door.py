@@ -26,7 +26,7 @@ GET_REQUEST = "front_door/get_request.json"
 
 def accepted_events(stack: Stack) -> list[dict[str, Any]]:
     """request.accepted messages the hub delivered to the core writer's queue (consumed)."""
-    events = hub_messages(drain(stack.ref("CoreWriterQueue")))
+    events = hub_messages(drain(stack.ref("CoreWriterSubscriber.Queue")))
     return [event for event in events if event["event_type"] == "request.accepted"]
 
 
@@ -60,7 +60,7 @@ def test_a_request_is_accepted_once_and_published_with_its_routing_attributes(
     assert response["headers"]["Location"] == f"/prod/v1/requests/{accepted['request_id']}"
     assert accepted["links"]["self"] == response["headers"]["Location"]
     assert "Idempotency-Replayed" not in response["headers"]
-    messages = drain(stack.ref("CoreWriterQueue"))
+    messages = drain(stack.ref("CoreWriterSubscriber.Queue"))
     assert len(messages) == 1
     notification = json.loads(messages[0]["Body"])
     assert notification["MessageAttributes"]["event_type"]["Value"] == "request.accepted"
@@ -96,7 +96,7 @@ def test_a_request_reads_back_and_cancels_the_moment_it_is_accepted(
     assert datetime.fromisoformat(view["created_at"]) == datetime.fromisoformat(published["occurred_at"])
     assert theirs["statusCode"] == 404
     assert cancelled["statusCode"] == 202
-    (asked,) = hub_messages(drain(stack.ref("ProcessingCancelQueue")))
+    (asked,) = hub_messages(drain(stack.ref("ProcessingCancelSubscriber.Queue")))
     assert (asked["event_type"], asked["request_id"]) == ("request.cancel_requested", request_id)
 
 
@@ -165,7 +165,7 @@ def test_the_same_key_with_another_body_is_422_and_publishes_nothing(
     stack: Stack, functions: FunctionRunner
 ) -> None:
     submit(functions, api_event(SUBMIT_PREPROCESS))
-    drain(stack.ref("CoreWriterQueue"))
+    drain(stack.ref("CoreWriterSubscriber.Queue"))
     changed = api_event(
         SUBMIT_PREPROCESS, body={"pipeline": "preprocess", "input": {"text": "something else"}}
     )

@@ -9,13 +9,13 @@ from shared.hub import HubPublisher, new_event
 from tests.support.events import api_event
 from tests.support.moto_stack import FunctionRunner, client, drain, hub_messages
 
-SUBSCRIBER_QUEUES = (
-    "CoreWriterQueue",
-    "PreprocessQueue",
-    "InvokeQueue",
-    "CustomizeQueue",
-    "ProcessingCancelQueue",
-    "CustomizationCancelQueue",
+SUBSCRIBERS = (
+    "CoreWriterSubscriber",
+    "PreprocessSubscriber",
+    "InvokeSubscriber",
+    "CustomizeSubscriber",
+    "ProcessingCancelSubscriber",
+    "CustomizationCancelSubscriber",
 )
 
 
@@ -37,32 +37,32 @@ def publish(stack: Stack, event_type: str, pipeline: str, first_stage: str | Non
 
 def receivers(stack: Stack) -> dict[str, list[str]]:
     return {
-        queue: [event["event_type"] for event in hub_messages(drain(stack.ref(queue)))]
-        for queue in SUBSCRIBER_QUEUES
+        subscriber: [event["event_type"] for event in hub_messages(drain(stack.ref(f"{subscriber}.Queue")))]
+        for subscriber in SUBSCRIBERS
     }
 
 
 @pytest.mark.parametrize(
     ("event_type", "pipeline", "first_stage", "expected"),
     [
-        ("request.accepted", "preprocess", "preprocess", {"CoreWriterQueue", "PreprocessQueue"}),
-        ("request.accepted", "invoke", "invoke", {"CoreWriterQueue", "InvokeQueue"}),
-        ("request.accepted", "invoke", "preprocess", {"CoreWriterQueue", "PreprocessQueue"}),
-        ("preprocess.started", "preprocess", None, {"CoreWriterQueue"}),
-        ("preprocess.completed", "preprocess", None, {"CoreWriterQueue"}),
-        ("preprocess.completed", "invoke", None, {"CoreWriterQueue", "InvokeQueue"}),
-        ("preprocess.failed", "invoke", None, {"CoreWriterQueue"}),
-        ("invoke.started", "invoke", None, {"CoreWriterQueue"}),
-        ("invoke.completed", "invoke", None, {"CoreWriterQueue"}),
-        ("invoke.failed", "invoke", None, {"CoreWriterQueue"}),
-        ("request.cancel_requested", "invoke", None, {"ProcessingCancelQueue"}),
-        ("request.cancel_requested", "preprocess", None, {"ProcessingCancelQueue"}),
-        ("request.cancel_requested", "customize", None, {"CustomizationCancelQueue"}),
-        ("request.accepted", "customize", "customization", {"CoreWriterQueue", "CustomizeQueue"}),
-        ("customization.progress", "customize", None, {"CoreWriterQueue"}),
-        ("customization.completed", "customize", None, {"CoreWriterQueue"}),
-        ("customization.cancelled", "customize", None, {"CoreWriterQueue"}),
-        ("invoke.cancelled", "invoke", None, {"CoreWriterQueue"}),
+        ("request.accepted", "preprocess", "preprocess", {"CoreWriterSubscriber", "PreprocessSubscriber"}),
+        ("request.accepted", "invoke", "invoke", {"CoreWriterSubscriber", "InvokeSubscriber"}),
+        ("request.accepted", "invoke", "preprocess", {"CoreWriterSubscriber", "PreprocessSubscriber"}),
+        ("preprocess.started", "preprocess", None, {"CoreWriterSubscriber"}),
+        ("preprocess.completed", "preprocess", None, {"CoreWriterSubscriber"}),
+        ("preprocess.completed", "invoke", None, {"CoreWriterSubscriber", "InvokeSubscriber"}),
+        ("preprocess.failed", "invoke", None, {"CoreWriterSubscriber"}),
+        ("invoke.started", "invoke", None, {"CoreWriterSubscriber"}),
+        ("invoke.completed", "invoke", None, {"CoreWriterSubscriber"}),
+        ("invoke.failed", "invoke", None, {"CoreWriterSubscriber"}),
+        ("request.cancel_requested", "invoke", None, {"ProcessingCancelSubscriber"}),
+        ("request.cancel_requested", "preprocess", None, {"ProcessingCancelSubscriber"}),
+        ("request.cancel_requested", "customize", None, {"CustomizationCancelSubscriber"}),
+        ("request.accepted", "customize", "customization", {"CoreWriterSubscriber", "CustomizeSubscriber"}),
+        ("customization.progress", "customize", None, {"CoreWriterSubscriber"}),
+        ("customization.completed", "customize", None, {"CoreWriterSubscriber"}),
+        ("customization.cancelled", "customize", None, {"CoreWriterSubscriber"}),
+        ("invoke.cancelled", "invoke", None, {"CoreWriterSubscriber"}),
     ],
 )
 def test_each_event_reaches_exactly_the_queues_that_subscribe_to_it(
@@ -84,4 +84,4 @@ def test_a_request_for_an_unknown_pipeline_never_reaches_the_hub(
     response = functions.invoke("FrontDoorFunction", event)
 
     assert response["statusCode"] == 400
-    assert receivers(stack) == {queue: [] for queue in SUBSCRIBER_QUEUES}
+    assert receivers(stack) == {queue: [] for queue in SUBSCRIBERS}

@@ -89,7 +89,7 @@ def test_the_publisher_announces_in_the_hub_envelope(stack: Stack, functions: Fu
         "ProcessingPublisherFunction", load_event("pipeline_kit/announcer_started.json")
     )
 
-    (event,) = hub_messages(drain(stack.ref("CoreWriterQueue")))
+    (event,) = hub_messages(drain(stack.ref("CoreWriterSubscriber.Queue")))
     assert event["event_id"] == result["event_id"]
     assert event["event_type"] == "invoke.started"
     assert event["source"] == "processing"

@@ -55,47 +55,63 @@ def test_every_handler_is_a_module_of_its_microservice_with_a_sample_event() -> 
             json.loads(sample.read_text())
 
 
-def test_every_hub_subscription_filters_and_has_a_dead_letter_queue() -> None:
+SUBSCRIBER_TEMPLATE = "templates/hub-subscriber.yaml"
+# The message attributes the hub envelope sets (shared.hub.HubEvent.attributes): all a filter can match.
+HUB_ATTRIBUTES = {"event_type", "pipeline", "source", "schema_version", "first_stage"}
+
+
+@cache
+def subscriber_unit() -> dict[str, Any]:
+    return load_sam_template(PROJECT_ROOT / SUBSCRIBER_TEMPLATE)
+
+
+def filter_keys(policy: dict[str, Any]) -> set[str]:
+    keys = set()
+    for key, value in policy.items():
+        keys |= set().union(*(filter_keys(branch) for branch in value)) if key == "$or" else {key}
+    return keys
+
+
+def test_every_hub_subscriber_is_the_subscriber_unit_with_a_filter_on_the_hubs_attributes() -> None:
+    subscribers = resources_of("AWS::CloudFormation::Stack")
+    assert len(subscribers) >= 6
+    for name, subscriber in subscribers.items():
+        properties = subscriber["Properties"]
+        assert properties["TemplateURL"] == SUBSCRIBER_TEMPLATE, name
+        parameters = properties["Parameters"]
+        assert parameters["HubTopicArn"] == {"Ref": "AgentCoreTopic"}, name
+        assert parameters["AlarmTopicArn"] == {"Ref": "OperationsTopic"}, name
+        policy = json.loads(parameters["FilterPolicy"])
+        assert policy, name
+        assert filter_keys(policy) <= HUB_ATTRIBUTES, name
+    # No queue or hub subscription of the hub stack's own: every consumer goes through the unit.
+    assert resources_of("AWS::SQS::Queue") == {}
     hub = {"Ref": "AgentCoreTopic"}
-    subscriptions = resources_of("AWS::SNS::Subscription")
-    assert sum(1 for s in subscriptions.values() if s["Properties"]["TopicArn"] == hub) >= 6
-    for name, subscription in subscriptions.items():
-        properties = subscription["Properties"]
-        if properties["TopicArn"] != hub:
-            continue
-        assert properties.get("FilterPolicy"), name
-        assert properties.get("FilterPolicyScope") == "MessageAttributes", name
-        assert "deadLetterTargetArn" in properties.get("RedrivePolicy", {}), name
+    assert [
+        n for n, s in resources_of("AWS::SNS::Subscription").items() if s["Properties"]["TopicArn"] == hub
+    ] == []
 
 
-def test_every_queue_is_encrypted_and_every_working_queue_has_a_dead_letter_queue() -> None:
-    queues = resources_of("AWS::SQS::Queue")
-    targets = {
-        queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-        for queue in queues.values()
-        if "RedrivePolicy" in queue["Properties"]
+def test_the_subscriber_unit_filters_redrives_encrypts_and_alarms() -> None:
+    resources = subscriber_unit()["Resources"]
+    subscription = resources["Subscription"]["Properties"]
+    assert subscription["FilterPolicy"] == {"Ref": "FilterPolicy"}
+    assert subscription["FilterPolicyScope"] == "MessageAttributes"
+    assert subscription["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     }
-    for name, queue in queues.items():
-        assert queue["Properties"].get("SqsManagedSseEnabled") or queue["Properties"].get("KmsMasterKeyId"), (
-            name
-        )
-        assert name in targets or "RedrivePolicy" in queue["Properties"], f"{name} has no dead-letter queue"
-
-
-def test_every_dead_letter_queue_has_an_alarm_that_notifies_operations() -> None:
-    queues = resources_of("AWS::SQS::Queue")
-    dead_letter_queues = {
-        queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-        for queue in queues.values()
-        if "RedrivePolicy" in queue["Properties"]
+    assert resources["Queue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
     }
-    alarmed = {
-        alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
-        for alarm in resources_of("AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("AlarmActions") == [{"Ref": "OperationsTopic"}]
-    }
-    assert dead_letter_queues
-    assert dead_letter_queues <= alarmed
+    for queue in ("Queue", "DeadLetterQueue"):
+        assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True, queue
+    alarm = resources["DeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}
+    ]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopicArn"}]
+    (delivers,) = resources["QueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert delivers["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "HubTopicArn"}}}
 
 
 def test_the_hub_topic_is_encrypted_with_its_own_key() -> None:
