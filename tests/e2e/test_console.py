@@ -27,6 +27,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from agenthub.client import HubClient
 from agenthub.local.console import Console, start_console
@@ -126,6 +128,13 @@ def open_page(browser: WebDriver, console: Console, path: str) -> None:
     browser.get(console.url + path)
 
 
+def follow(browser: WebDriver, element: WebElement) -> None:
+    """Clicks a link or button and waits for the page it leads to (the old one goes stale)."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(page))
+
+
 def node(browser: WebDriver, state: str, graph: int = 0) -> WebElement:
     return browser.find_element(By.CSS_SELECTOR, f'#graph-{graph} g.node[data-state="{state}"]')
 
@@ -143,7 +152,7 @@ def test_every_page_renders(browser: WebDriver, console: Console, submitted: Sub
         ("Queues", "Queues"),
         ("Models & tools", "Customized models"),
     ):
-        browser.find_element(By.LINK_TEXT, link).click()
+        follow(browser, browser.find_element(By.LINK_TEXT, link))
         assert browser.find_element(By.TAG_NAME, "h1").text.startswith(heading)
         if link == "Queues":
             shown = {
@@ -162,7 +171,7 @@ def test_a_request_shows_its_timeline_and_its_graph_with_the_retry_and_the_caugh
     view = submitted.client.wait(request_id)
     open_page(browser, console, "/?pipeline=invoke&status=FAILED")
 
-    browser.find_element(By.LINK_TEXT, request_id).click()
+    follow(browser, browser.find_element(By.LINK_TEXT, request_id))
 
     assert view["status"] == "FAILED"
     timeline = browser.find_elements(By.CSS_SELECTOR, "#timeline li")
@@ -184,7 +193,7 @@ def test_a_request_shows_its_timeline_and_its_graph_with_the_retry_and_the_caugh
     assert "unvisited" in classes(node(browser, "Announce the answer"))
     screenshot(browser)
 
-    browser.find_element(By.CSS_SELECTOR, "section.execution h3 a").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "section.execution h3 a"))
 
     history = browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")
     types = [row.get_attribute("data-type") for row in history]
@@ -224,7 +233,7 @@ def test_a_customization_shows_its_polling_loop_and_its_model_in_the_catalog(
         assert "visited" in classes(waits)
         assert waits.find_element(By.CSS_SELECTOR, ".badge-visits text").text.endswith("x")
 
-        browser.find_element(By.LINK_TEXT, "Models & tools").click()
+        follow(browser, browser.find_element(By.LINK_TEXT, "Models & tools"))
 
         model = browser.find_element(By.CSS_SELECTOR, f'#models tr[data-model="{submitted.model_name}"]')
         assert submitted.customized in model.text
@@ -256,7 +265,7 @@ def test_the_redrive_button_moves_a_dead_letter_back_to_its_queue(
     open_page(browser, console, "/queues")
     row = browser.find_element(By.CSS_SELECTOR, 'tr[data-queue="CoreWriterDeadLetterQueue"]')
 
-    row.find_element(By.CSS_SELECTOR, "button.redrive").click()
+    follow(browser, row.find_element(By.CSS_SELECTOR, "button.redrive"))
 
     result = browser.find_element(By.ID, "redrive-result").text
     assert result.startswith("Moved ")
