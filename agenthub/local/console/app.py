@@ -264,9 +264,12 @@ class ConsoleApp:
             "queues.html",
             section="queues",
             queues=self.reader.queues(),
-            moved=request.args.get("moved"),
-            moved_from=request.args.get("from"),
-            moved_to=request.args.get("to"),
+            # A move task's result, after a redrive (the emulator's finishes at once; AWS's may not).
+            move={
+                key: request.args[key]
+                for key in ("status", "moved", "to_move", "from", "to")
+                if key in request.args
+            },
             problem=request.args.get("problem"),
         )
 
@@ -279,7 +282,9 @@ class ConsoleApp:
         except ConsoleError as error:
             return redirect("/queues?" + urlencode({"problem": str(error)}), code=303)
         answer = {
-            "moved": str(task.get("ApproximateNumberOfMessagesMoved", task.get("Status", "started"))),
+            "status": str(task.get("Status", "RUNNING")),
+            "moved": str(task.get("ApproximateNumberOfMessagesMoved", 0)),
+            "to_move": str(task.get("ApproximateNumberOfMessagesToMove", "")),
             "from": dead_letter_arn.rsplit(":", 1)[-1],
             "to": str(task.get("DestinationArn", "its source queue")).rsplit(":", 1)[-1],
         }

@@ -42,6 +42,7 @@ LAKE_READ_BYTES = 256 * 1024
 # Request rows are listed without their bodies: the list needs only the key attributes.
 SUMMARY_ATTRIBUTES = ["pk", "request_id", "subject", "pipeline", "status", "created_at", "updated_at"]
 _DESERIALIZE = TypeDeserializer()
+STAGE_FOLDERS_MAX = 8
 
 
 class ConsoleError(RuntimeError):
@@ -238,9 +239,11 @@ class HubReader:
         prefixes = []
         for folder in self._common_prefixes(""):
             prefixes.append(f"{folder}{request_id}/")
-            # One level deeper too (work/preprocess/<id>/), but not into folders of many callers.
-            for inner in self._common_prefixes(folder, limit=20):
-                prefixes.append(f"{inner}{request_id}/")
+            # One level deeper too, where a folder holds a few named parts (work/preprocess/<id>/);
+            # a folder of many (one per request, one per caller) is not a folder of stages.
+            inner = self._common_prefixes(folder, limit=STAGE_FOLDERS_MAX + 1)
+            if len(inner) <= STAGE_FOLDERS_MAX:
+                prefixes.extend(f"{name}{request_id}/" for name in inner)
         for prefix in prefixes:
             for page in self._s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.lake_bucket, Prefix=prefix
