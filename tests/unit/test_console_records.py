@@ -20,7 +20,7 @@ LAKE = "s3://lake-bucket"
 
 
 def row(history: list[dict[str, Any]], **body: Any) -> dict[str, Any]:
-    """A request item as the core writer stores it (functions/shared/catalog.py: to_item)."""
+    """A request item as the core writer stores it (functions/contracts/catalog.py: to_item)."""
     return {
         "pk": "REQUEST#r-1",
         "sk": "REQUEST",

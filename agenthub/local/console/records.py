@@ -1,6 +1,6 @@
 """What the console shows, made from what the emulator holds. Pure: no I/O.
 
-The catalog's request rows are written by the core writer (`functions/shared/catalog.py` defines
+The catalog's request rows are written by the core writer (`functions/contracts/catalog.py` defines
 them). The console reads them loosely, as a user reading the table would: the key attributes,
 then the JSON `body`, taking what it finds, so a row of an older or newer shape still shows.
 """
