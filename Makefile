@@ -15,7 +15,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build needs a python3.13 on PATH: the virtualenv's own, when it was built from 3.13.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help setup demo test check lint format typecheck template statemachines unit integration e2e build deploy clean
+.PHONY: help setup demo test check lint format typecheck template statemachines unit integration e2e browser console-screenshot build deploy clean
 
 help:
 	@echo "make demo    run the whole hub locally and send it the sample requests"
@@ -74,8 +74,36 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q
 
-e2e: $(STAMP)
+e2e: $(STAMP) browser
 	$(BIN)/pytest tests/e2e -q
+
+# The local console's browser tests drive Debian's Chromium through its chromedriver (a browser
+# that downloads itself cannot work offline). Installed with apt-get when missing, as CI runs as
+# root; elsewhere, install them yourself or set AGENTHUB_CHROMIUM and AGENTHUB_CHROMEDRIVER.
+BROWSER_PACKAGES := chromium chromium-driver
+browser:
+	@if [ -n "$${AGENTHUB_CHROMIUM}$${AGENTHUB_CHROMEDRIVER}" ]; then \
+	  [ -x "$${AGENTHUB_CHROMIUM:-$$(command -v chromium)}" ] && [ -x "$${AGENTHUB_CHROMEDRIVER:-$$(command -v chromedriver)}" ] \
+	    || { echo "make: AGENTHUB_CHROMIUM / AGENTHUB_CHROMEDRIVER do not name programs that run"; exit 1; }; \
+	  exit 0; \
+	fi; \
+	if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "make: the console's browser tests need Chromium and chromedriver: install Debian's" \
+	    "'$(BROWSER_PACKAGES)' (as root), or set AGENTHUB_CHROMIUM and AGENTHUB_CHROMEDRIVER"; \
+	  exit 1; \
+	fi; \
+	echo "installing $(BROWSER_PACKAGES) for the console's browser tests"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); } \
+	  >/tmp/agenthub-browser-install.log 2>&1 \
+	  || { echo "make: apt-get could not install $(BROWSER_PACKAGES); see /tmp/agenthub-browser-install.log"; exit 1; }; \
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	  || { echo "make: $(BROWSER_PACKAGES) installed, but chromium or chromedriver is not on PATH"; exit 1; }
+
+# docs/console.png, the README's picture of the console: the browser test takes it.
+console-screenshot: $(STAMP) browser
+	AGENTHUB_CONSOLE_SCREENSHOT=docs/console.png $(BIN)/pytest tests/e2e/test_console.py -q -k timeline
 
 build: $(STAMP)
 	$(BIN)/sam build --template template.yaml
