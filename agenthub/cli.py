@@ -70,6 +70,7 @@ def local_up(args: argparse.Namespace) -> int:
     stack = cloud.stack
     functions = sorted(stack.functions) if stack else []
     print(f"emulator: {info['endpoint_url']}  (aws --endpoint-url {info['endpoint_url']} ...)")
+    print(f"console: {info['console_url']}  (requests, executions, queues, models)")
     print(f"functions: {', '.join(functions)}  (logs in {state_dir() / 'logs'})")
     for note in stack.notes if stack else []:
         print(f"note: {note}")
@@ -116,7 +117,9 @@ def translate_template(args: argparse.Namespace) -> int:
         for resource in template["Resources"].values():
             url = resource.get("Properties", {}).get("TemplateURL")
             if resource["Type"] == "AWS::CloudFormation::Stack" and isinstance(url, str) and "://" not in url:
-                resource["Properties"]["TemplateURL"] = os.path.relpath(translation.path.parent / url, out_dir)
+                resource["Properties"]["TemplateURL"] = os.path.relpath(
+                    translation.path.parent / url, out_dir
+                )
     text = json.dumps(template, indent=1, default=str)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

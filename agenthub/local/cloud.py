@@ -24,6 +24,7 @@ from werkzeug.serving import BaseWSGIServer
 from agenthub import LOCAL_STATE_DIR, PROJECT_ROOT
 from agenthub.local.api import LocalApi
 from agenthub.local.cognito import LocalCognito
+from agenthub.local.console import Console, start_console
 from agenthub.local.deploy import Deployer, DeploymentError, Stack
 from agenthub.local.emulator import Emulator, bind
 from agenthub.local.functions import FunctionHost
@@ -100,6 +101,7 @@ class LocalCloud:
         self._api_server: BaseWSGIServer | None = None
         self._pollers: list[SqsPoller] = []
         self._serving = False
+        self.console: Console | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -151,6 +153,7 @@ class LocalCloud:
                 threading.Thread(target=functions.warm_all, name="warm-functions", daemon=True).start()
             threading.Thread(target=self._api_server.serve_forever, name="local-api", daemon=True).start()
             self._serving = True
+            self.console = start_console(self)
             self._write_state()
         except BaseException:
             self.stop()
@@ -202,6 +205,9 @@ class LocalCloud:
                 self._pollers.append(poller)
 
     def stop(self) -> None:
+        if self.console is not None:
+            self.console.stop()
+            self.console = None
         # Every poller stops taking batches at once, and killing the workers ends the deliveries in
         # flight, so stopping takes about a second however many subscriptions there are.
         for poller in self._pollers:
@@ -267,6 +273,7 @@ class LocalCloud:
             "user_pool_id": outputs.get("UserPoolId"),
             "user_pool_client_id": outputs.get("UserPoolClientId"),
             "machine_client_id": outputs.get("MachineClientId"),
+            "console_url": self.console.url if self.console else None,
             "outputs": outputs,
             "pid": os.getpid(),
             "started_at": time.time(),

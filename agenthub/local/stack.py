@@ -88,6 +88,18 @@ class Stack:
             return self.nested[head].ref(rest)
         return self.resources[logical_id].ref
 
+    def all_of_type(self, resource_type: str) -> dict[str, Deployed]:
+        """Resources of a type here and in nested stacks, by `Parent.Child` logical id."""
+        found = self.of_type(resource_type)
+        for name, child in self.nested.items():
+            found.update(
+                {
+                    f"{name}.{logical_id}": deployed
+                    for logical_id, deployed in child.all_of_type(resource_type).items()
+                }
+            )
+        return found
+
     def walk(self) -> Iterator[Stack]:
         """This stack and every stack nested in it."""
         yield self

@@ -159,7 +159,7 @@ def test_every_page_renders(browser: WebDriver, console: Console, submitted: Sub
                 row.get_attribute("data-queue")
                 for row in browser.find_elements(By.CSS_SELECTOR, "#queues tr")
             }
-            assert {"CoreWriterQueue", "CoreWriterDeadLetterQueue"} <= shown
+            assert {"CoreWriterSubscriber.Queue", "CoreWriterSubscriber.DeadLetterQueue"} <= shown
 
     assert browser.title.endswith("agent hub local console")
 
@@ -256,22 +256,22 @@ def test_the_redrive_button_moves_a_dead_letter_back_to_its_queue(
     request_id = client.submit(
         {"pipeline": "preprocess", "input": {"text": f"a note that says {word}"}}
     ).body["request_id"]
-    dead_letters = hub.ref("CoreWriterDeadLetterQueue")
+    dead_letters = hub.ref("CoreWriterSubscriber.DeadLetterQueue")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not waiting(hub, dead_letters):
         time.sleep(0.5)
     assert waiting(hub, dead_letters), "the failing message never reached the dead-letter queue"
     before = client.wait(request_id, timeout=30)
     open_page(browser, console, "/queues")
-    row = browser.find_element(By.CSS_SELECTOR, 'tr[data-queue="CoreWriterDeadLetterQueue"]')
+    row = browser.find_element(By.CSS_SELECTOR, 'tr[data-queue="CoreWriterSubscriber.DeadLetterQueue"]')
 
     follow(browser, row.find_element(By.CSS_SELECTOR, "button.redrive"))
 
     result = browser.find_element(By.ID, "redrive-result").text
     assert result.startswith("Moved ")
-    assert "CoreWriterQueue" in result
+    assert "CoreWriterSubscriber.Queue" in result
     assert not result.startswith("Moved 0 ")
-    row = browser.find_element(By.CSS_SELECTOR, 'tr[data-queue="CoreWriterDeadLetterQueue"]')
+    row = browser.find_element(By.CSS_SELECTOR, 'tr[data-queue="CoreWriterSubscriber.DeadLetterQueue"]')
     assert row.find_element(By.CSS_SELECTOR, "td.waiting").text == "0"
     after = wait_for_event(client, request_id, "request.accepted")
     assert "request.accepted" not in events(before)  # it was in the dead-letter queue meanwhile

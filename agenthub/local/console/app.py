@@ -281,12 +281,14 @@ class ConsoleApp:
             task = self.reader.redrive(dead_letter_arn)
         except ConsoleError as error:
             return redirect("/queues?" + urlencode({"problem": str(error)}), code=303)
+        labels = {queue.arn: queue.label for queue in self.reader.queues()}
+        destination = str(task.get("DestinationArn", ""))
         answer = {
             "status": str(task.get("Status", "RUNNING")),
             "moved": str(task.get("ApproximateNumberOfMessagesMoved", 0)),
             "to_move": str(task.get("ApproximateNumberOfMessagesToMove", "")),
-            "from": dead_letter_arn.rsplit(":", 1)[-1],
-            "to": str(task.get("DestinationArn", "its source queue")).rsplit(":", 1)[-1],
+            "from": labels.get(dead_letter_arn, dead_letter_arn.rsplit(":", 1)[-1]),
+            "to": labels.get(destination, destination.rsplit(":", 1)[-1] or "its source queue"),
         }
         # Post, then redirect, then get: a reload shows the result and does not redrive again.
         return redirect("/queues?" + urlencode(answer), code=303)

@@ -263,7 +263,9 @@ class HubReader:
     def state_machines(self) -> list[StateMachineInfo]:
         names = {
             deployed.ref: logical_id
-            for logical_id, deployed in self.sources.stack.of_type("AWS::StepFunctions::StateMachine").items()
+            for logical_id, deployed in self.sources.stack.all_of_type(
+                "AWS::StepFunctions::StateMachine"
+            ).items()
         }
         machines = []
         for page in self._sfn.get_paginator("list_state_machines").paginate():
@@ -343,7 +345,7 @@ class HubReader:
     def queues(self) -> list[QueueInfo]:
         labels = {
             str(deployed.ref): logical_id
-            for logical_id, deployed in self.sources.stack.of_type("AWS::SQS::Queue").items()
+            for logical_id, deployed in self.sources.stack.all_of_type("AWS::SQS::Queue").items()
         }
         consumers: dict[str, list[str]] = {}
         for mappings in self._lambda.get_paginator("list_event_source_mappings").paginate():
