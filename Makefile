@@ -54,12 +54,18 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy functions agenthub
+	$(BIN)/mypy functions agenthub tools/*/src
 
 template: $(STAMP)
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/agenthub template translate $(TRANSLATED)
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml templates/*.yaml $(TRANSLATED)
+	@for tool in tools/*/template.yaml; do \
+	  name=$$(basename $$(dirname $$tool)); \
+	  $(BIN)/sam validate --lint --template $$tool || exit 1; \
+	  $(BIN)/agenthub template translate --template $$tool build/$$name.translated.json || exit 1; \
+	  $(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- $$tool build/$$name.translated.json || exit 1; \
+	done
 
 statemachines: $(NODE_STAMP)
 	@if ls statemachines/*.asl.json >/dev/null 2>&1; then \
@@ -69,7 +75,7 @@ statemachines: $(NODE_STAMP)
 	else echo "no state machines yet"; fi
 
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit -q
+	$(BIN)/pytest tests/unit tools -q
 
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q

@@ -72,6 +72,9 @@ def local_up(args: argparse.Namespace) -> int:
     print(f"emulator: {info['endpoint_url']}  (aws --endpoint-url {info['endpoint_url']} ...)")
     print(f"console: {info['console_url']}  (requests, executions, queues, models)")
     print(f"functions: {', '.join(functions)}  (logs in {state_dir() / 'logs'})")
+    tool_stacks = sorted(name for name in cloud.stacks if stack is None or name != stack.name)
+    tools = ", ".join(cloud.registered_tools()) or "none"
+    print(f"tools: {tools}  (stacks {', '.join(tool_stacks) or 'none'})")
     for note in stack.notes if stack else []:
         print(f"note: {note}")
     print(f"ready: {info['api_url']}", flush=True)
@@ -107,7 +110,7 @@ def translate_template(args: argparse.Namespace) -> int:
     from agenthub.template import TemplateError, translate
 
     try:
-        translation = translate()
+        translation = translate(Path(args.template)) if args.template else translate()
     except TemplateError as error:
         return _fail(str(error))
     template = translation.template
@@ -189,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     )
     translated = template.add_parser("translate", help="write the SAM-translated template as JSON")
     translated.add_argument("out", nargs="?")
+    translated.add_argument("--template", help="a template other than template.yaml (a tool stack's)")
     translated.set_defaults(run=translate_template)
 
     iam = commands.add_parser("iam", help="IAM, checked statically").add_subparsers(
@@ -197,9 +201,10 @@ def parser() -> argparse.ArgumentParser:
     iam_check_parser = iam.add_parser(
         "check",
         help="compare what every function and state machine needs with what its role allows",
-        description="Deploys template.yaml into an in-process emulator (every intrinsic resolved), reads "
-        "functions/ with mypy's types, and reports missing permissions, grants nothing uses, wildcard "
-        "actions and AWS calls the access model (agenthub/iam/access.py) does not know. Exits 1 on findings.",
+        description="Deploys template.yaml and every tools/*/template.yaml beside it into an in-process "
+        "emulator (every intrinsic resolved), reads functions/ and tools/*/src with mypy's types, and "
+        "reports missing permissions, grants nothing uses, wildcard actions and AWS calls the access "
+        "model (agenthub/iam/access.py) does not know. Exits 1 on findings.",
     )
     iam_check_parser.add_argument("--needs", action="store_true", help="also list every principal's needs")
     iam_check_parser.set_defaults(run=iam_check)

@@ -56,6 +56,12 @@ class HubClient:
             )
         )
 
+    def fetch(self, path: str) -> Reply:
+        """GET any route of the API (`/v1/tools`, say)."""
+        return self._reply(
+            self._session.get(f"{self.api_url}{path}", headers=self._headers(), timeout=self._timeout)
+        )
+
     def post(self, path: str, body: Any = None) -> Reply:
         headers = self._headers({"Content-Type": "application/json"})
         return self._reply(
@@ -76,3 +82,12 @@ class HubClient:
         raise TimeoutError(
             f"request {request_id} is still {view.get('status', 'unknown')} after {timeout:.0f}s"
         )
+
+    def result(self, view: dict[str, Any]) -> Any:
+        """A finished request's result: inline in its view when small, else read from the lake
+        through the view's presigned `result_url` (no credentials needed)."""
+        if view.get("result") is not None or not view.get("result_url"):
+            return view.get("result")
+        response = self._session.get(view["result_url"], timeout=self._timeout)
+        response.raise_for_status()
+        return response.json()

@@ -67,6 +67,19 @@ SCENARIOS = [
         },
     ),
     Scenario("chained: preprocess, then invoke", "post_request_chained.json", "SUCCEEDED"),
+    Scenario(
+        "preprocess field notes",
+        None,
+        "SUCCEEDED",
+        body={"pipeline": "preprocess", "input": {"text": "Field notes. The battery lasts 12 hours."}},
+    ),
+    Scenario("an agent searches the notes, computes", "post_request_agent.json", "SUCCEEDED"),
+    Scenario(
+        "an agent whose tool answers an error",
+        None,
+        "SUCCEEDED",
+        body={"pipeline": "agent", "input": {"prompt": "What is 7 / 0?", "tools": ["calculator"]}},
+    ),
     Scenario("the first request again (same key)", None, "replayed", same_as="preprocess a document"),
     Scenario("an invalid request", "post_request_rejected.json", "400"),
     Scenario(
@@ -131,6 +144,13 @@ def _excerpt(view: dict[str, Any]) -> str:
         return f"model {model.get('arn') or model.get('artifacts_uri')} ({result.get('backend')})"
     if not isinstance(result, dict):
         return ""
+    if "transcript" in result:  # an agent: the tools it called, then what the last one answered
+        transcript = result["transcript"]
+        calls = " > ".join(
+            call["tool"] + ("" if call["outcome"] == "success" else f" ({call['outcome']})")
+            for call in transcript
+        )
+        return f"{calls}: {transcript[-1]['answer']}" if transcript else str(result.get("output_text", ""))
     if "output_text" in result:
         return str(result["output_text"])
     if "chunks" in result:

@@ -41,7 +41,11 @@ class Translation:
     parameters: dict[str, Any]
     code_dirs: dict[str, Path] = field(default_factory=dict)
     definition_files: dict[str, Path] = field(default_factory=dict)
-    path: Path = DEFAULT_TEMPLATE  # where the template lives: nested templates are relative to it
+    path: Path = DEFAULT_TEMPLATE
+    # A layer's folder by its logical id in the SAM template (the translation renames the resource).
+    layer_dirs: dict[str, Path] = field(
+        default_factory=dict
+    )  # where the template lives: nested templates are relative to it
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -63,12 +67,15 @@ def load_sam_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
     return template
 
 
-def _prepare(template: dict[str, Any], base: Path) -> tuple[dict[str, Path], dict[str, Path]]:
-    """Replaces local CodeUri / DefinitionUri paths in place; returns where they pointed."""
+def _prepare(
+    template: dict[str, Any], base: Path
+) -> tuple[dict[str, Path], dict[str, Path], dict[str, Path]]:
+    """Replaces local CodeUri / ContentUri / DefinitionUri paths in place; returns where they pointed."""
     function_globals = template.get("Globals", {}).get("Function", {})
     default_code = function_globals.pop("CodeUri", None)
     code_dirs: dict[str, Path] = {}
     definition_files: dict[str, Path] = {}
+    layer_dirs: dict[str, Path] = {}
     for name, resource in template["Resources"].items():
         properties = resource.setdefault("Properties", {})
         if resource.get("Type") == "AWS::Serverless::Function":
@@ -79,6 +86,14 @@ def _prepare(template: dict[str, Any], base: Path) -> tuple[dict[str, Path], dic
             if not code_dirs[name].is_dir():
                 raise TemplateError(f"{name}: CodeUri folder {code_dirs[name]} does not exist")
             properties["CodeUri"] = f"s3://{PLACEHOLDER_CODE_BUCKET}/{name}.zip"
+        elif resource.get("Type") == "AWS::Serverless::LayerVersion":
+            content = properties.get("ContentUri")
+            if not isinstance(content, str) or content.startswith("s3://"):
+                raise TemplateError(f"{name}: ContentUri must be a local folder, got {content!r}")
+            layer_dirs[name] = (base / content).resolve()
+            if not layer_dirs[name].is_dir():
+                raise TemplateError(f"{name}: ContentUri folder {layer_dirs[name]} does not exist")
+            properties["ContentUri"] = f"s3://{PLACEHOLDER_CODE_BUCKET}/{name}.zip"
         elif resource.get("Type") == "AWS::Serverless::StateMachine" and "DefinitionUri" in properties:
             uri = properties.pop("DefinitionUri")
             if not isinstance(uri, str):
@@ -91,7 +106,7 @@ def _prepare(template: dict[str, Any], base: Path) -> tuple[dict[str, Path], dic
                     f"{name}: cannot read state machine definition {path}: {error}"
                 ) from error
             definition_files[name] = path
-    return code_dirs, definition_files
+    return code_dirs, definition_files, layer_dirs
 
 
 def translate(
@@ -100,7 +115,7 @@ def translate(
     region: str = DEFAULT_REGION,
 ) -> Translation:
     sam_template = load_sam_template(path)
-    code_dirs, definition_files = _prepare(sam_template, path.parent)
+    code_dirs, definition_files, layer_dirs = _prepare(sam_template, path.parent)
     declared = sam_template.get("Parameters", {})
     unknown = sorted(set(parameter_overrides or {}) - set(declared))
     if unknown:
@@ -108,7 +123,7 @@ def translate(
     parameters = {name: spec.get("Default") for name, spec in declared.items()}
     parameters.update(parameter_overrides or {})
     if "Transform" not in sam_template:  # plain CloudFormation: nothing to translate
-        return Translation(sam_template, parameters, code_dirs, definition_files, path)
+        return Translation(sam_template, parameters, code_dirs, definition_files, path, layer_dirs)
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
     try:
         translated = translator.translate(
@@ -120,4 +135,4 @@ def translate(
         causes = getattr(error, "causes", None) or [error]
         details = "; ".join(getattr(cause, "message", str(cause)) for cause in causes)
         raise TemplateError(f"{path.name}: the SAM transform failed: {details}") from error
-    return Translation(translated, parameters, code_dirs, definition_files, path)
+    return Translation(translated, parameters, code_dirs, definition_files, path, layer_dirs)

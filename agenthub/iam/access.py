@@ -131,6 +131,7 @@ def _reads_and_writes(table: str) -> tuple[Need, ...]:
 
 
 CATALOG, MEMORY, DEDUPE, STARTS = "CATALOG_TABLE", "AGENT_MEMORY_TABLE", "IDEMPOTENCY_TABLE", "STARTS_TABLE"
+RUNS = "AGENT_RUNS_TABLE"
 
 # (function or method making the call, "service.operation") -> what IAM must allow.
 CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
@@ -143,6 +144,9 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("core.store.Catalog.save", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(CATALOG)),),
     ("core.store.Catalog.register_model", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(CATALOG)),),
     ("core.store.AgentMemory.append_turn", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(MEMORY)),),
+    ("core.store.Catalog.save_tool", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(CATALOG)),),
+    ("contracts.catalog.ToolRegistry.available", "dynamodb.query"): (Need("dynamodb:Query", Table(CATALOG)),),
+    ("shared.memory.MemoryReader.latest_turns", "dynamodb.query"): (Need("dynamodb:Query", Table(MEMORY)),),
     ("core.store.DataLake.store", "s3.put_object"): tuple(
         Need("s3:PutObject", LakeObject(prefix))
         for prefix in ("requests/", "results/", "errors/", "progress/")
@@ -184,9 +188,6 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("processing.prepare_model_request.ModelRequestSources.chunk_texts", "s3.get_object"): (
         Need("s3:GetObject", LakeObject("work/preprocess/")),
     ),
-    ("processing.prepare_model_request.ModelRequestSources.latest_turns", "dynamodb.query"): (
-        Need("dynamodb:Query", Table(MEMORY)),
-    ),
     # Customization.
     ("customization.dataset_rules.validate_object", "s3.head_object"): (
         Need("s3:GetObject", LakeObject("datasets/")),
@@ -208,6 +209,21 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
             "sagemaker:StopTrainingJob",
             Arn("arn:{partition}:sagemaker:{region}:{account}:training-job/agenthub-example"),
         ),
+    ),
+    # The agent: task tokens kept and found, runs resumed and stopped.
+    ("agent.tool_calls.PendingCalls.wait_for", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(RUNS)),),
+    ("agent.tool_calls.PendingCalls.waiting", "dynamodb.get_item"): (Need("dynamodb:GetItem", Table(RUNS)),),
+    # A callback task's token has no resource type IAM could scope it by.
+    ("agent.relay.relay", "stepfunctions.send_task_success"): (Need("states:SendTaskSuccess", Arn("*")),),
+    ("agent.cancel.cancel", "stepfunctions.stop_execution"): (
+        Need("states:StopExecution", ExecutionOf("STATE_MACHINE_ARN")),
+    ),
+    # Tool stacks (tools/*/src). The search tool lists and reads the caller's preprocessed chunks.
+    ("search_documents_tool.handler.DocumentStore.passages", "s3.list_objects_v2"): (
+        Need("s3:ListBucket", Bucket(), {"s3:prefix": "work/preprocess/example/"}),
+    ),
+    ("search_documents_tool.handler.DocumentStore.passages", "s3.get_object"): (
+        Need("s3:GetObject", LakeObject("work/preprocess/")),
     ),
 }
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,9 +109,11 @@ class Report:
 
 
 class IamCheck:
-    def __init__(self, stack: Stack, code: CodeMap) -> None:
+    def __init__(self, stack: Stack, code: CodeMap, beside: Sequence[Stack] = ()) -> None:
         self.stack = stack
         self.code = code
+        # Stacks this one imports from (a tool stack's hub): their topics and keys are what it uses.
+        self.beside = tuple(beside)
         self.report = Report()
 
     # -- facts about the stack ---------------------------------------------------------------
@@ -181,7 +183,13 @@ class IamCheck:
         return principal
 
     def _publishing_to_encrypted_topics(self, principal: Principal) -> None:
-        topics = {self.stack.ref(name): props for name, props in self._of_type("AWS::SNS::Topic").items()}
+        topics = {
+            stack.ref(name): props
+            for stack in (self.stack, *self.beside)
+            for name, kind in stack.types.items()
+            if kind == "AWS::SNS::Topic"
+            for props in (stack.properties[name],)
+        }
         for required in list(principal.needs):
             topic = topics.get(required.resource) if required.action == "sns:Publish" else None
             key = topic.get("KmsMasterKeyId") if topic else None
@@ -194,10 +202,11 @@ class IamCheck:
                     )
 
     def _key_arn(self, key: str) -> str:
-        for name in self._of_type("AWS::KMS::Key"):
-            attributes = self.stack.resources[name].attributes
-            if key in (self.stack.ref(name), attributes.get("Arn")):
-                return str(attributes["Arn"])
+        for stack in (self.stack, *self.beside):
+            for name, kind in stack.types.items():
+                attributes = stack.resources[name].attributes
+                if kind == "AWS::KMS::Key" and key in (stack.ref(name), attributes.get("Arn")):
+                    return str(attributes["Arn"])
         return key
 
     def _event_sources(self, principal: Principal, name: str, arn: str) -> None:
@@ -525,5 +534,5 @@ SERVICE_ROLES: dict[str, tuple[Need, ...]] = {
 }
 
 
-def check(stack: Stack, code: CodeMap) -> Report:
-    return IamCheck(stack, code).run()
+def check(stack: Stack, code: CodeMap, beside: Sequence[Stack] = ()) -> Report:
+    return IamCheck(stack, code, beside).run()

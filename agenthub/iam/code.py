@@ -16,7 +16,7 @@ hide its calls, so such an attribute that names an AWS operation is reported as 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -31,6 +31,8 @@ from mypy.types import AnyType, Instance, ProperType, Type, TypeType, UnionType,
 from agenthub import PROJECT_ROOT
 
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
+# Each tool stack's own code; the hub library layer gives it functions/shared and contracts.
+TOOL_CODE_DIRS = tuple(sorted((PROJECT_ROOT / "tools").glob("*/src")))
 TOP = "<module>"
 _BOTO3_STUBS = "mypy_boto3_"
 _CLIENT_METHODS = {"generate_presigned_url", "generate_presigned_post"}
@@ -84,7 +86,7 @@ class CodeMap:
         """`core.writer.lambda_handler` -> the nodes a Lambda invocation of it starts from."""
         module, _, name = handler.rpartition(".")
         if module not in self.modules:
-            raise CodeError(f"handler {handler}: no module {module} under functions/")
+            raise CodeError(f"handler {handler}: no module {module} in the code read")
         roots = [f"{module}.{TOP}"]
         if f"{module}.{name}" in self.edges:
             roots.append(f"{module}.{name}")
@@ -158,9 +160,8 @@ def _mypy_options() -> Options:
 
 
 class _Reader:
-    def __init__(self, result: build.BuildResult, code_dir: Path, modules: set[str]) -> None:
+    def __init__(self, result: build.BuildResult, modules: set[str]) -> None:
         self._types = result.types
-        self._code_dir = code_dir
         self.map = CodeMap(modules=modules)
 
     def _project(self, fullname: str | None) -> bool:
@@ -249,7 +250,7 @@ class _Reader:
             self._refer(site, edges, found.node)
 
     def _where(self, path: str, node: nodes.Context) -> str:
-        relative = Path(path).resolve().relative_to(self._code_dir.parent)
+        relative = Path(path).resolve().relative_to(PROJECT_ROOT)
         return f"{relative}:{node.line}"
 
 
@@ -280,14 +281,15 @@ def _is_type_checking(statement: nodes.IfStmt) -> bool:
     return isinstance(condition, nodes.NameExpr) and condition.name == "TYPE_CHECKING"
 
 
-def read_code(code_dir: Path = FUNCTIONS_DIR) -> CodeMap:
-    """Type-checks `code_dir` (a Lambda task root) and maps what each of its functions reaches."""
+def read_code(code_dirs: Sequence[Path] = (FUNCTIONS_DIR, *TOOL_CODE_DIRS)) -> CodeMap:
+    """Type-checks the code folders (Lambda task roots and layers: the hub's functions/, each
+    tool's src/) and maps what each of their functions reaches."""
     options = _mypy_options()
-    options.mypy_path = [str(code_dir)]
-    sources = create_source_list([str(code_dir)], options)
+    options.mypy_path = [str(code_dir) for code_dir in code_dirs]
+    sources = create_source_list([str(code_dir) for code_dir in code_dirs], options)
     result = build.build(sources, options)
     modules = {source.module for source in sources}
-    reader = _Reader(result, code_dir, modules)
+    reader = _Reader(result, modules)
     for source in sources:
         tree = result.graph[source.module].tree
         if tree is not None:

@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 import tomllib
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,20 @@ from agenthub import LOCAL_STATE_DIR, PROJECT_ROOT
 from agenthub.local.api import LocalApi
 from agenthub.local.cognito import LocalCognito
 from agenthub.local.console import Console, start_console
+from agenthub.local.creators import DELETERS, is_custom_resource
 from agenthub.local.deploy import Deployer, DeploymentError, Stack
-from agenthub.local.emulator import Emulator, bind
+from agenthub.local.emulator import CFN_RESPONSES, Emulator, bind
 from agenthub.local.functions import FunctionHost
 from agenthub.local.pollers import SqsPoller
-from agenthub.template import DEFAULT_TEMPLATE, TemplateError, translate
+from agenthub.template import DEFAULT_TEMPLATE, TemplateError, load_sam_template, translate
 
 log = logging.getLogger("agenthub.local")
 STATE_DIR = LOCAL_STATE_DIR
 SAMCONFIG = PROJECT_ROOT / "samconfig.toml"
+TOOLS_DIR = PROJECT_ROOT / "tools"
+# How long start-up waits for the deployed tools to reach the registry (through the hub).
+REGISTRY_WAIT_SECONDS = 30
+CUSTOM_RESOURCE_SECONDS = 60
 LOCAL_CONFIG_ENV = "localcloud"
 ACCOUNT_ID = "123456789012"
 # How long stopping waits for the pollers once their deliveries have been cut short.
@@ -72,6 +78,8 @@ class LocalCloudConfig:
     state_dir: Path = STATE_DIR
     concurrency: int = 2
     warm: bool = True
+    # Every stack under this folder (tools/<name>/template.yaml) is deployed after the hub's; None: none.
+    tools_dir: Path | None = TOOLS_DIR
 
 
 def already_running(state_dir: Path) -> dict[str, Any] | None:
@@ -98,6 +106,8 @@ class LocalCloud:
         self.emulator: Emulator | None = None
         self.functions: FunctionHost | None = None
         self.api: LocalApi | None = None
+        self.stacks: dict[str, Stack] = {}  # every stack deployed, the hub's first
+        self._layers: dict[str, Path] = {}
         self._api_server: BaseWSGIServer | None = None
         self._pollers: list[SqsPoller] = []
         self._serving = False
@@ -125,7 +135,15 @@ class LocalCloud:
         try:
             self._log_emulator_to_file(config.state_dir / "logs" / "emulator.log")
             emulator = self.emulator = Emulator(config.region, ACCOUNT_ID, config.host, emulator_port)
-            deployer = Deployer(translation, emulator.client, config.stack_name, config.region, ACCOUNT_ID)
+            deployer = Deployer(
+                translation,
+                emulator.client,
+                config.stack_name,
+                config.region,
+                ACCOUNT_ID,
+                layers=self._layers,
+                custom_resources=self._answer_custom_resource,
+            )
             missing = deployer.unsupported()
             if missing:
                 raise LocalCloudError(
@@ -146,9 +164,13 @@ class LocalCloud:
                 faults=emulator.invoke_fault,
             )
             emulator.functions = functions
-            emulator.event_sources = stack.event_sources
+            emulator.event_sources = list(stack.event_sources)
+            self.stacks[stack.name] = stack
             self.api = self._local_api(stack, emulator, functions, logs)
             self._start_pollers(stack, emulator, functions)
+            for tool_template in self._tool_templates():
+                self.deploy_stack(tool_template)
+            self._wait_for_registry()
             if config.warm:
                 threading.Thread(target=functions.warm_all, name="warm-functions", daemon=True).start()
             threading.Thread(target=self._api_server.serve_forever, name="local-api", daemon=True).start()
@@ -159,6 +181,150 @@ class LocalCloud:
             self.stop()
             raise
         return self
+
+    # -- stacks beside the hub's (tools) ---------------------------------------------------------
+
+    def _tool_templates(self) -> list[Path]:
+        folder = self.config.tools_dir
+        return sorted(folder.glob("*/template.yaml")) if folder is not None and folder.is_dir() else []
+
+    def deploy_stack(self, template: Path) -> Stack:
+        """Deploys a stack that imports the hub's exports (a tool), as `sam deploy` would beside it."""
+        if self.stack is None or self.emulator is None or self.functions is None:
+            raise NotRunning("the local cloud is not running")
+        name = f"{self.config.stack_name}-{template.parent.name.replace('_', '-')}"
+        declared = load_sam_template(template).get("Parameters", {})
+        # The hub stack's name, and the local overrides this stack declares too (its timeouts).
+        overrides = {
+            key: value
+            for key, value in {**samconfig_overrides(), **self.config.parameter_overrides}.items()
+            if key in declared
+        }
+        if "HubStackName" in declared:
+            overrides["HubStackName"] = self.stack.name
+        try:
+            translation = translate(template, overrides, self.config.region)
+            deployer = Deployer(
+                translation,
+                self.emulator.client,
+                name,
+                self.config.region,
+                ACCOUNT_ID,
+                exports=self._exports(),
+                layers=self._layers,
+                custom_resources=self._answer_custom_resource,
+            )
+            # A custom resource's function may run during the deployment: host the functions first.
+            stack = deployer.deploy()
+        except (TemplateError, DeploymentError) as error:
+            raise LocalCloudError(
+                f"{template.relative_to(PROJECT_ROOT)} cannot be deployed locally: {error}"
+            ) from error
+        self.functions.add(stack.functions.values())
+        self.emulator.event_sources.extend(stack.event_sources)
+        self._start_pollers(stack, self.emulator, self.functions)
+        self.stacks[name] = stack
+        return stack
+
+    def delete_stack(self, name: str) -> None:
+        """Deletes a tool stack as CloudFormation would: its custom resources are told (the tool is
+        withdrawn from the registry), its subscriptions end, its functions stop."""
+        if self.emulator is None or self.functions is None:
+            raise NotRunning("the local cloud is not running")
+        stack = self.stacks.pop(name)
+        for logical_id, kind in stack.types.items():
+            if is_custom_resource(kind):
+                properties = stack.properties[logical_id]
+                self._answer_custom_resource(
+                    properties["ServiceToken"],
+                    {
+                        "RequestType": "Delete",
+                        "ServiceToken": properties["ServiceToken"],
+                        "StackId": stack.stack_id,
+                        "RequestId": str(uuid.uuid4()),
+                        "LogicalResourceId": logical_id,
+                        "PhysicalResourceId": stack.ref(logical_id),
+                        "ResourceProperties": properties,
+                    },
+                )
+        sns = self.emulator.client("sns")
+        for part in stack.walk():
+            for subscription in part.of_type("AWS::SNS::Subscription").values():
+                sns.unsubscribe(SubscriptionArn=subscription.ref)
+        for poller in [p for p in self._pollers if p.spec in stack.event_sources]:
+            poller.request_stop()
+            poller.join(time.monotonic() + POLLER_STOP_SECONDS)
+            self._pollers.remove(poller)
+        self.emulator.event_sources = [s for s in self.emulator.event_sources if s not in stack.event_sources]
+        self.functions.remove(stack.functions.values())
+        self._delete_resources(stack)
+
+    def _delete_resources(self, stack: Stack) -> None:
+        """Every resource CloudFormation would delete, the last made first (nested stacks inside out)."""
+        assert self.emulator is not None  # noqa: S101 - checked by delete_stack
+        for logical_id in reversed(stack.resources):
+            kind = stack.types[logical_id]
+            if kind == "AWS::CloudFormation::Stack":
+                self._delete_resources(stack.nested[logical_id])
+            elif kind in DELETERS:
+                DELETERS[kind](self.emulator.client, stack.ref(logical_id))
+
+    def _exports(self) -> dict[str, Any]:
+        return {name: value for stack in self.stacks.values() for name, value in stack.exports.items()}
+
+    def _answer_custom_resource(self, service_token: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Invokes a custom resource's function with CloudFormation's request; its answer (a PUT to
+        the response URL, which the emulator keeps)."""
+        if self.emulator is None or self.functions is None:
+            raise NotRunning("the local cloud is not running")
+        answer_id = str(uuid.uuid4())
+        event = {**request, "ResponseURL": f"{self.emulator.url}{CFN_RESPONSES}{answer_id}"}
+        result = self.functions.invoke(service_token, json.dumps(event).encode())
+        if result.function_error:
+            return {
+                "Status": "FAILED",
+                "Reason": f"the custom resource's function failed: {result.payload[:300]!r}",
+            }
+        deadline = time.monotonic() + CUSTOM_RESOURCE_SECONDS
+        while time.monotonic() < deadline:
+            answer = self.emulator.cfn_responses.pop(answer_id, None)
+            if answer is not None:
+                return answer
+            time.sleep(0.05)
+        return {"Status": "FAILED", "Reason": "the custom resource's function never answered CloudFormation"}
+
+    def registered_tools(self) -> list[str]:
+        """The tools in the hub's registry now (functions/contracts/catalog.py's rows: the tooling
+        does not import the functions' code)."""
+        if self.stack is None or self.emulator is None:
+            raise NotRunning("the local cloud is not running")
+        dynamodb = self.emulator.client("dynamodb")
+        pages = dynamodb.get_paginator("query").paginate(
+            TableName=self.stack.ref("CatalogTable"),
+            KeyConditionExpression="pk = :tools",
+            ExpressionAttributeValues={":tools": {"S": "TOOLS"}},
+        )
+        return sorted(
+            item["sk"]["S"]
+            for page in pages
+            for item in page["Items"]
+            if not item.get("withdrawn", {}).get("BOOL")
+        )
+
+    def _wait_for_registry(self) -> None:
+        """Registration travels through the hub: wait until the deployed tools are in the registry."""
+        expected = {
+            str(stack.properties[logical_id].get("Name"))
+            for stack in self.stacks.values()
+            for logical_id, kind in stack.types.items()
+            if is_custom_resource(kind)
+        }
+        deadline = time.monotonic() + REGISTRY_WAIT_SECONDS
+        while not expected <= set(self.registered_tools()):
+            if time.monotonic() > deadline:
+                missing = ", ".join(sorted(expected - set(self.registered_tools())))
+                raise LocalCloudError(f"these tools never reached the registry: {missing} (see the logs)")
+            time.sleep(0.1)
 
     @staticmethod
     def _log_emulator_to_file(path: Path) -> None:

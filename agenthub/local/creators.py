@@ -573,6 +573,7 @@ _FUNCTION_PROPERTIES = {
     "TracingConfig",
     "LoggingConfig",
     "ReservedConcurrentExecutions",
+    "Layers",
 }
 
 
@@ -598,6 +599,11 @@ def _lambda_function(deployer: Deployer, logical_id: str, props: dict[str, Any])
     code_dir = deployer.translation.code_dirs.get(logical_id)
     if code_dir is None:
         raise DeploymentError(f"{logical_id}: no local code folder (functions must come from a SAM CodeUri)")
+    layer_dirs = []
+    for layer in props.get("Layers", []):
+        if layer not in deployer.layers:
+            raise DeploymentError(f"{logical_id}: the layer {layer} is not one the local cloud deployed")
+        layer_dirs.append(deployer.layers[layer])
     concurrency = props.get("ReservedConcurrentExecutions")
     deployer.stack.functions[logical_id] = FunctionSpec(
         logical_id=logical_id,
@@ -611,6 +617,7 @@ def _lambda_function(deployer: Deployer, logical_id: str, props: dict[str, Any])
         environment=environment,
         role_arn=props["Role"],
         reserved_concurrency=int(concurrency) if concurrency is not None else None,
+        layer_dirs=tuple(layer_dirs),
     )
     deployer.note(logical_id, props, _FUNCTION_PROPERTIES)
     return Deployed(name, {"Arn": function["FunctionArn"]})
@@ -640,6 +647,57 @@ def _lambda_event_source(deployer: Deployer, logical_id: str, props: dict[str, A
     )
     deployer.stack.event_sources.append(spec)
     return Deployed(spec.uuid)
+
+
+def _layer_version(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Deployed:
+    """Served from the layer's own folder: a function that uses it finds its content after its code."""
+    # SAM renames a layer `<LogicalId><10-hex hash>` (a new version per content); its folder is known
+    # by the name in the SAM template.
+    folder = next(
+        (path for name, path in deployer.translation.layer_dirs.items() if logical_id.startswith(name)), None
+    )
+    if folder is None:
+        raise DeploymentError(f"{logical_id}: no local folder (layers must come from a SAM ContentUri)")
+    name = props.get("LayerName") or deployer.physical_name(logical_id, 64)
+    arn = deployer.arn("lambda", f"layer:{name}:1")
+    deployer.layers[arn] = folder
+    deployer.note(
+        logical_id,
+        props,
+        {"LayerName", "Content", "Description", "CompatibleRuntimes", "CompatibleArchitectures"},
+    )
+    return Deployed(arn, {"LayerVersionArn": arn})
+
+
+def _custom_resource(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Deployed:
+    """Created as CloudFormation does: its function is invoked with a request and answers by PUT."""
+    if deployer.custom_resources is None:
+        raise DeploymentError(f"{logical_id}: a custom resource needs the local cloud to run its function")
+    token = props["ServiceToken"]
+    response = deployer.custom_resources(
+        token,
+        {
+            "RequestType": "Create",
+            "ServiceToken": token,
+            "StackId": deployer.stack.stack_id,
+            "RequestId": str(uuid.uuid4()),
+            "LogicalResourceId": logical_id,
+            "ResourceProperties": props,
+        },
+    )
+    if response.get("Status") != "SUCCESS":
+        raise DeploymentError(
+            f"{logical_id}: the custom resource failed: {response.get('Reason', 'no reason given')}"
+        )
+    return Deployed(str(response["PhysicalResourceId"]), dict(response.get("Data") or {}))
+
+
+def is_custom_resource(resource_type: str) -> bool:
+    return resource_type == "AWS::CloudFormation::CustomResource" or resource_type.startswith("Custom::")
+
+
+def creator_for(resource_type: str) -> Creator | None:
+    return _custom_resource if is_custom_resource(resource_type) else CREATORS.get(resource_type)
 
 
 def _rest_api(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Deployed:
@@ -776,4 +834,28 @@ CREATORS: dict[str, Creator] = {
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::CloudFormation::WaitConditionHandle": _wait_condition_handle,
     "AWS::CloudFormation::Stack": _nested_stack,
+    "AWS::Lambda::LayerVersion": _layer_version,
+}
+
+
+# -- Deleting a stack ----------------------------------------------------------------------------
+# What CloudFormation removes when a stack is deleted, by type, given a client factory and the
+# resource's Ref. Types not listed go with what they belong to (a queue's policy, a permission)
+# or are the local cloud's own (subscriptions, event sources and functions: LocalCloud.delete_stack).
+
+
+def _delete_role(client: Callable[[str], Any], name: str) -> None:
+    iam = client("iam")
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy)
+    for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+    iam.delete_role(RoleName=name)
+
+
+DELETERS: dict[str, Callable[[Callable[[str], Any], str], None]] = {
+    "AWS::Logs::LogGroup": lambda client, ref: client("logs").delete_log_group(logGroupName=ref),
+    "AWS::IAM::Role": _delete_role,
+    "AWS::SQS::Queue": lambda client, ref: client("sqs").delete_queue(QueueUrl=ref),
+    "AWS::Lambda::Function": lambda client, ref: client("lambda").delete_function(FunctionName=ref),
 }

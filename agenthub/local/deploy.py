@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
 from typing import Any
 
 from agenthub.local import deploy_rules
@@ -29,6 +30,8 @@ from agenthub.template import TemplateError, Translation, translate
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 ClientFactory = Callable[[str], Any]
+# (service token, CloudFormation's request event) -> the custom resource's response document.
+CustomResourceHandler = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 __all__ = [
     "Deployed",
@@ -51,7 +54,13 @@ class Deployer:
         region: str,
         account_id: str = DEFAULT_ACCOUNT_ID,
         exports: dict[str, Any] | None = None,
+        layers: dict[str, Path] | None = None,
+        custom_resources: CustomResourceHandler | None = None,
     ) -> None:
+        # Layer ARN -> its folder, shared by every stack the local cloud deploys (a tool imports the
+        # hub's layer); the handler that answers custom resources (needs the running local cloud).
+        self.layers: dict[str, Path] = layers if layers is not None else {}
+        self.custom_resources = custom_resources
         self.translation = translation
         self._clients = clients
         self._template = translation.template
@@ -93,12 +102,12 @@ class Deployer:
         return values
 
     def unsupported(self) -> list[str]:
-        from agenthub.local.creators import CREATORS
+        from agenthub.local.creators import creator_for
 
         return sorted(
             f"{name} ({resource['Type']})"
             for name, resource in self._template["Resources"].items()
-            if resource["Type"] not in CREATORS
+            if creator_for(resource["Type"]) is None
         )
 
     def plan(self) -> list[str]:
@@ -117,7 +126,7 @@ class Deployer:
     # -- deploying ------------------------------------------------------------------------------
 
     def deploy(self) -> Stack:
-        from agenthub.local.creators import CREATORS
+        from agenthub.local.creators import creator_for
 
         missing = self.unsupported()
         if missing:
@@ -133,7 +142,11 @@ class Deployer:
                 continue
             try:
                 properties = resolve(resource.get("Properties", {}), self._scope)
-                deployed = CREATORS[resource["Type"]](self, name, properties)
+                creator = creator_for(resource["Type"])
+                assert creator is not None  # checked by unsupported() above  # noqa: S101
+                deployed = creator(self, name, properties)
+            except DeploymentError:
+                raise
             except deploy_rules.DeployRuleBroken as error:
                 raise DeploymentError(f"{name} ({resource['Type']}): AWS would refuse it: {error}") from error
             except (ResolutionError, KeyError, TypeError, ValueError) as error:
@@ -204,6 +217,8 @@ class Deployer:
             f"{self.stack.name}-{logical_id}-{suffix}",
             self.stack.region,
             self.stack.account_id,
+            layers=self.layers,
+            custom_resources=self.custom_resources,
         ).deploy()
         self.stack.nested[logical_id] = child
         self.stack.notes.extend(f"{logical_id}/{note}" for note in child.notes)

@@ -7,7 +7,7 @@ moto. Three kinds are answered here instead, because moto cannot run them:
 - Bedrock runtime, Bedrock customization jobs and SageMaker training jobs: the stand-ins;
 - SQS StartMessageMoveTask / ListMessageMoveTasks (dead-letter queue redrive), which moto lacks;
 - Lambda List/GetEventSourceMapping: the SQS event sources the local pollers serve;
-- `/_agenthub/...`: the local cloud's control API (fault rules, health).
+- `/_agenthub/...`: the local cloud's control API (fault rules, health, custom resources' answers).
 
 moto's Step Functions interpreter calls services back at `localhost:$MOTO_PORT`, so executions
 reach the same endpoint and their Lambda and Bedrock tasks are served the same way.
@@ -40,6 +40,7 @@ from agenthub.local.standins import StandIns, _signing_service
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 _MOVE_TASK_TARGETS = ("AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+CFN_RESPONSES = "/_agenthub/cfn-responses/"
 _MAPPINGS_PATH = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
 
 
@@ -81,6 +82,8 @@ class Emulator:
         self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
         self._move_tasks: list[dict[str, Any]] = []
         self._started_at = time.time()
+        self._lock = threading.Lock()
+        self.cfn_responses: dict[str, dict[str, Any]] = {}
         self._previous_moto_port: str | None = None
 
     def client(self, service: str) -> Any:
@@ -292,6 +295,11 @@ class Emulator:
         json_headers = {"Content-Type": "application/json"}
         if path == "/_agenthub/health":
             return 200, json_headers, b'{"status": "ok"}'
+        if path.startswith(CFN_RESPONSES) and method == "PUT":
+            # A custom resource's answer to CloudFormation, PUT to the presigned URL it was given.
+            with self._lock:
+                self.cfn_responses[path[len(CFN_RESPONSES) :]] = json.loads(body or b"{}")
+            return 200, {}, b""
         if path == "/_agenthub/faults":
             if method == "POST":
                 try:

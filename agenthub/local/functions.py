@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -268,7 +268,8 @@ def function_environment(spec: FunctionSpec, region: str, endpoint_url: str) -> 
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "PYTHONPATH": str(spec.code_dir),
+        # /var/task first, then each layer's /opt/python, as Lambda's Python runtime orders them.
+        "PYTHONPATH": os.pathsep.join(str(path) for path in (spec.code_dir, *spec.layer_dirs)),
         "PYTHONUNBUFFERED": "1",
         "LAMBDA_TASK_ROOT": str(spec.code_dir),
         "AWS_REGION": region,
@@ -314,17 +315,33 @@ class FunctionHost:
         faults: FaultFinder | None = None,
     ) -> None:
         self._faults = faults
+        self._region = region
+        self._endpoint_url = endpoint_url
+        self._log_dir = log_dir
+        self._concurrency = concurrency
         self._pools: dict[str, FunctionPool] = {}
-        for spec in functions.values():
+        self._async: list[threading.Thread] = []
+        self.add(functions.values())
+
+    def add(self, specs: Iterable[FunctionSpec]) -> None:
+        """Hosts more functions (a stack deployed while the local cloud runs)."""
+        for spec in specs:
             pool = FunctionPool(
                 spec,
-                function_environment(spec, region, endpoint_url),
-                concurrency,
-                log_dir / f"{spec.logical_id}.log",
+                function_environment(spec, self._region, self._endpoint_url),
+                self._concurrency,
+                self._log_dir / f"{spec.logical_id}.log",
             )
             self._pools[spec.name] = pool
             self._pools[spec.arn] = pool
-        self._async: list[threading.Thread] = []
+
+    def remove(self, specs: Iterable[FunctionSpec]) -> None:
+        """Stops hosting these functions (their stack was deleted)."""
+        for spec in specs:
+            pool = self._pools.pop(spec.name, None)
+            self._pools.pop(spec.arn, None)
+            if pool is not None:
+                pool.stop()
 
     def pool(self, name_or_arn: str) -> FunctionPool:
         name = (

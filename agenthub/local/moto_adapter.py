@@ -21,6 +21,10 @@ Each adaptation closes a gap between moto and AWS that the hub's own resources r
   a conditional Deny (the TLS-only bucket policy: Deny when `aws:SecureTransport` is false) denies
   every request. Locally a statement with a condition moto cannot evaluate does not apply; the
   local cloud does not claim to enforce IAM or resource policies (see the README).
+- StopExecution: AWS aborts an execution at once, tasks waiting for a task token included; moto
+  marks the execution stopped but a `.waitForTaskToken` task keeps waiting until its timeout and
+  then fails the run (moto lets a later error overwrite the stop). Here stopping an execution
+  wakes its waiting tasks, and a stopped execution stays stopped, so it ends ABORTED.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ def install() -> None:
     _map_sdk_integration_services()
     _map_sdk_integration_payloads()
     _unevaluable_conditions_do_not_apply()
+    _stopping_wakes_waiting_tasks()
     _installed = True
 
 
@@ -107,7 +112,7 @@ def _map_sdk_integration_services() -> None:
 
 def _to_boto(value: Any, shape: Any) -> Any:
     """SFN's PascalCase parameters, renamed to the operation's member names (matched case-insensitively)."""
-    if shape is None:
+    if shape is None or getattr(shape, "is_document_type", False):
         return value
     if shape.type_name == "structure" and isinstance(value, dict):
         members = {name.lower(): name for name in shape.members}
@@ -127,7 +132,8 @@ def _to_sfn(value: Any, shape: Any) -> Any:
     """A boto3 result as Step Functions returns it: member names in PascalCase, timestamps as text."""
     if isinstance(value, datetime):
         return value.isoformat()
-    if shape is None:
+    if shape is None or getattr(shape, "is_document_type", False):
+        # A document (a tool's input, a JSON schema) is data, not members: its keys stay as they are.
         return value
     if shape.type_name == "structure" and isinstance(value, dict):
         return {
@@ -190,3 +196,27 @@ def _unevaluable_conditions_do_not_apply() -> None:
         return original(self, action, resource, principal, incoming_condition_values)
 
     statement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
+
+
+def _stopping_wakes_waiting_tasks() -> None:
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    set_error = Environment.set_error
+
+    def set_error_unless_stopped(self: Any, error: Any) -> None:
+        if not isinstance(self._program_state, ProgramStopped):
+            set_error(self, error)
+
+    Environment.set_error = set_error_unless_stopped  # type: ignore[method-assign]
+
+    original = Execution.stop
+
+    def stop(self: Any, stop_date: datetime, error: str | None, cause: str | None) -> None:
+        original(self, stop_date, error, cause)
+        if self.exec_worker is not None:
+            for endpoint in list(self.exec_worker.env.callback_pool_manager._pool.values()):
+                endpoint.interrupt_all()
+
+    Execution.stop = stop  # type: ignore[method-assign]

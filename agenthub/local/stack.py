@@ -31,6 +31,7 @@ class FunctionSpec:
     environment: dict[str, str]
     role_arn: str
     reserved_concurrency: int | None = None
+    layer_dirs: tuple[Path, ...] = ()  # each layer's folder: Lambda puts its content after the code
 
 
 @dataclass(frozen=True)

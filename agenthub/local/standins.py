@@ -5,7 +5,8 @@ start. These answer the same wire protocols botocore speaks (so production code 
 for them) with predictable results:
 
 - Converse replies are a pure function of the request: the model id, the newest user message,
-  and how many earlier turns the conversation carries (so session memory is visible).
+  and how many earlier turns the conversation carries (so session memory is visible); offered
+  tools, the question calls for them (`agenthub.local.tool_use`).
 - Customization and training jobs walk a scripted lifecycle: the first status is the job's at
   creation, and each describe call moves it one step (by default: InProgress, InProgress,
   Completed), writing a metrics file to the job's output when it completes.
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
+
+from agenthub.local.tool_use import tool_reply
 
 Response = tuple[int, dict[str, str], bytes]
 DEFAULT_LIFECYCLE = ("InProgress", "InProgress", "Completed")
@@ -242,7 +245,13 @@ class StandIns:
             stop_reason = rule.stop_reason
         if rule and rule.reply_text is not None:
             reply = rule.reply_text
-        content = [{"text": reply}] if reply else []
+        content: list[dict[str, Any]] = [{"text": reply}] if reply else []
+        with_tools = (
+            tool_reply(request) if not (rule and (rule.reply_text is not None or rule.stop_reason)) else None
+        )
+        if with_tools is not None:
+            content, stop_reason = with_tools
+            reply = " ".join(block.get("text", "") for block in content)
         output_tokens = _tokens(reply) if reply else 0
         return _json(
             200,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.requests import RequestStatus
+from contracts.tools import ToolSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -115,3 +116,58 @@ def from_item(item: dict[str, Any]) -> CatalogRow:
             "version": int(item["version"]["N"]),
         }
     )
+
+
+# The tool registry: one partition, a row per tool, so listing every tool is one Query.
+TOOLS_PK = "TOOLS"
+
+
+class RegisteredTool(BaseModel):
+    """A tool in the registry; a withdrawn one stays as a tombstone, so a late registration of an
+    older version cannot bring it back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spec: ToolSpec
+    stack: str
+    changed_at: str  # when the registry event that wrote the row occurred
+    withdrawn: bool = False
+
+
+def tool_key(name: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": TOOLS_PK}, "sk": {"S": name}}
+
+
+def tool_item(tool: RegisteredTool) -> dict[str, Any]:
+    return {
+        **tool_key(tool.spec.name),
+        "changed_at": {"S": tool.changed_at},
+        "withdrawn": {"BOOL": tool.withdrawn},
+        "body": {"S": tool.model_dump_json()},
+    }
+
+
+class ToolRegistry:
+    """Reads the registry (the front door and the agent microservice; the core writer alone writes it)."""
+
+    def __init__(self, table: str, dynamodb: DynamoDBClient) -> None:
+        self._table = table
+        self._dynamodb = dynamodb
+
+    def available(self) -> dict[str, ToolSpec]:
+        """Every tool an agent may use now, by name."""
+        tools: dict[str, ToolSpec] = {}
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :tools",
+            "ExpressionAttributeValues": {":tools": {"S": TOOLS_PK}},
+        }
+        while True:
+            page = self._dynamodb.query(**arguments)
+            for item in page["Items"]:
+                tool = RegisteredTool.model_validate_json(item["body"]["S"])
+                if not tool.withdrawn:
+                    tools[tool.spec.name] = tool.spec
+            if "LastEvaluatedKey" not in page:
+                return tools
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,7 +1,8 @@
 """The hub's event types: what happened to a request, in one vocabulary every microservice shares.
 
-`request.accepted` and `request.cancel_requested` come from the front door; everything else is
-`<stage>.<outcome>`, announced by the stage that did the work.
+`request.accepted` and `request.cancel_requested` come from the front door; `<stage>.<outcome>` is
+announced by the stage that did the work; `tool.*` are an agent's calls to the tool stacks and
+their answers; `tool_registry.*` the registry's changes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,14 @@ from enum import StrEnum
 
 REQUEST_ACCEPTED = "request.accepted"
 CANCEL_REQUESTED = "request.cancel_requested"
+# An agent asks a tool, the tool answers: about a request, but not a step of its pipeline.
+TOOL_REQUESTED = "tool.requested"
+TOOL_COMPLETED = "tool.completed"
+TOOL_FAILED = "tool.failed"
+# A tool stack deployed or deleted: the registry's changes, about no request (and no `tool` attribute:
+# they are not calls).
+TOOL_REGISTERED = "tool_registry.registered"
+TOOL_WITHDRAWN = "tool_registry.withdrawn"
 
 
 class Stage(StrEnum):
@@ -18,6 +27,7 @@ class Stage(StrEnum):
     PREPROCESS = "preprocess"
     INVOKE = "invoke"
     CUSTOMIZATION = "customization"
+    AGENT = "agent"
 
 
 class Outcome(StrEnum):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
 from contracts.customization import CustomizeInput
 from contracts.events import Stage
+from contracts.tools import TOOL_NAME_PATTERN
 
 
 class Pipeline(StrEnum):
@@ -21,6 +22,7 @@ class Pipeline(StrEnum):
     PREPROCESS = "preprocess"
     INVOKE = "invoke"
     CUSTOMIZE = "customize"
+    AGENT = "agent"
 
 
 PIPELINES: tuple[str, ...] = tuple(pipeline.value for pipeline in Pipeline)
@@ -29,6 +31,7 @@ FINAL_STAGE: dict[str, Stage] = {
     Pipeline.PREPROCESS: Stage.PREPROCESS,
     Pipeline.INVOKE: Stage.INVOKE,
     Pipeline.CUSTOMIZE: Stage.CUSTOMIZATION,
+    Pipeline.AGENT: Stage.AGENT,
 }
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -67,13 +70,26 @@ class InferenceSettings(Contract):
         default_factory=list, max_length=4
     )
 
+    def for_converse(self) -> dict[str, Any]:
+        """Converse's inferenceConfig, in Step Functions' (PascalCase) shape."""
+        config: dict[str, Any] = {
+            "MaxTokens": self.max_tokens,
+            "Temperature": self.temperature,
+            "TopP": self.top_p,
+        }
+        if self.stop_sequences:
+            config["StopSequences"] = self.stop_sequences
+        return config
+
 
 # One Converse request travels in the invoke pipeline's state (256 KiB in all), with the
 # session's history and any preprocessed document: the caller's own text gets this much of it.
 MAX_PROMPT_BYTES = 48 * 1024
 
 
-class InvokeInput(Contract):
+class ModelInput(Contract):
+    """What every request that talks to a model says: the prompt, the model, the session."""
+
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_BYTES)
     model_id: str | None = Field(
         default=None, pattern=MODEL_ID_PATTERN, description="One of the deployment's allowed model ids."
@@ -85,13 +101,9 @@ class InvokeInput(Contract):
         description="Continue a conversation: earlier turns of this session are sent to the model.",
     )
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
-    preprocess: PreprocessInput | None = Field(
-        default=None,
-        description="Run the preprocess pipeline on this document first and give the model its chunks.",
-    )
 
     @model_validator(mode="after")
-    def _fits_one_model_call(self) -> InvokeInput:
+    def _fits_one_model_call(self) -> ModelInput:
         size = len(self.prompt.encode()) + len((self.system_prompt or "").encode())
         if size > MAX_PROMPT_BYTES:
             raise ValueError(
@@ -99,6 +111,25 @@ class InvokeInput(Contract):
                 f"one model call takes at most {MAX_PROMPT_BYTES}"
             )
         return self
+
+
+class InvokeInput(ModelInput):
+    preprocess: PreprocessInput | None = Field(
+        default=None,
+        description="Run the preprocess pipeline on this document first and give the model its chunks.",
+    )
+
+
+MAX_AGENT_TURNS = 20
+
+
+class AgentInput(ModelInput):
+    tools: list[Annotated[str, Field(pattern=TOOL_NAME_PATTERN)]] | None = Field(
+        default=None,
+        max_length=32,
+        description="The registered tools the agent may use (GET /v1/tools); all of them when left out.",
+    )
+    max_turns: int = Field(default=8, ge=1, le=MAX_AGENT_TURNS, description="Model calls at most.")
 
 
 class PreprocessRequest(Contract):
@@ -116,7 +147,12 @@ class CustomizeRequest(Contract):
     input: CustomizeInput
 
 
-AnyRequest = PreprocessRequest | InvokeRequest | CustomizeRequest
+class AgentRequest(Contract):
+    pipeline: Literal[Pipeline.AGENT]
+    input: AgentInput
+
+
+AnyRequest = PreprocessRequest | InvokeRequest | CustomizeRequest | AgentRequest
 SubmitRequest = Annotated[AnyRequest, Field(discriminator="pipeline")]
 
 

@@ -6,7 +6,15 @@ import json
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from contracts.catalog import MODEL_PK_PREFIX, CatalogReader, CatalogRow, StoredValue, to_item
+from contracts.catalog import (
+    MODEL_PK_PREFIX,
+    CatalogReader,
+    CatalogRow,
+    RegisteredTool,
+    StoredValue,
+    to_item,
+    tool_item,
+)
 from contracts.requests import memory_session_key
 
 if TYPE_CHECKING:
@@ -44,6 +52,19 @@ class Catalog(CatalogReader):
             }
         try:
             self._dynamodb.put_item(TableName=self._table, Item=to_item(row), **condition)
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def save_tool(self, tool: RegisteredTool) -> bool:
+        """Writes a registry row unless a newer registry event already did; False when it was stale."""
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=tool_item(tool),
+                ConditionExpression="attribute_not_exists(pk) OR changed_at < :changed",
+                ExpressionAttributeValues={":changed": {"S": tool.changed_at}},
+            )
         except self._dynamodb.exceptions.ConditionalCheckFailedException:
             return False
         return True

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
-from contracts.events import REQUEST_ACCEPTED, Outcome, Stage, stage_event
+from contracts.catalog import RegisteredTool
+from contracts.events import REQUEST_ACCEPTED, TOOL_REGISTERED, TOOL_WITHDRAWN, Outcome, Stage, stage_event
+from contracts.tools import ToolSpec
 from core.store import AgentMemory, Catalog, DataLake
 from core.transitions import StoredParts, apply_event, succeeded_by
 from shared import aws
@@ -68,6 +70,9 @@ class CoreWriter:
 
     def apply(self, event: HubEvent) -> None:
         payload = load_payload(event, self._s3)
+        if event.event_type in (TOOL_REGISTERED, TOOL_WITHDRAWN):
+            self._change_registry(event, payload)
+            return
         # What goes to the lake first, idempotently: the row never links an object that is not there.
         parts = self._store_parts(event, payload)
         for attempt in range(MAX_WRITE_ATTEMPTS):
@@ -96,6 +101,19 @@ class CoreWriter:
             # Another event of the same request won the race: read again after a jittered pause.
             time.sleep(random.uniform(0, RACE_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 - jitter, not a secret
         raise CatalogWriteConflict(f"request {event.request_id}: {MAX_WRITE_ATTEMPTS} lost write races")
+
+    def _change_registry(self, event: HubEvent, payload: dict[str, Any]) -> None:
+        tool = RegisteredTool(
+            spec=ToolSpec.model_validate(payload["spec"]),
+            stack=str(payload.get("stack", "")),
+            changed_at=event.occurred_at.isoformat(),
+            withdrawn=event.event_type == TOOL_WITHDRAWN,
+        )
+        applied = self._catalog.save_tool(tool)
+        logger.info(
+            "tool registry changed" if applied else "stale registry event ignored",
+            extra={"tool": tool.spec.name, "withdrawn": tool.withdrawn},
+        )
 
     def _after_success(self, event: HubEvent, payload: dict[str, Any]) -> None:
         """What only the event that succeeds a request does, once its write has won: a cancelled or
@@ -126,7 +144,8 @@ class CoreWriter:
         )
 
     def _remember_turn(self, event: HubEvent, turn: dict[str, Any]) -> None:
-        if event.event_type != stage_event(Stage.INVOKE, Outcome.COMPLETED) or not turn.get("session_id"):
+        answers = (stage_event(Stage.INVOKE, Outcome.COMPLETED), stage_event(Stage.AGENT, Outcome.COMPLETED))
+        if event.event_type not in answers or not turn.get("session_id"):
             return
         self._memory.append_turn(
             subject=event.subject,

@@ -130,6 +130,13 @@ def cancel_request(request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)])
     return Response(status_code=202, content_type="application/json", body=cancelling)
 
 
+@app.get("/v1/tools")
+@tracer.capture_method
+def list_tools() -> dict[str, Any]:
+    caller(READ_SCOPE)
+    return {"tools": service().tools()}
+
+
 @app.post("/v1/datasets")
 @tracer.capture_method
 def new_dataset() -> Response[dict[str, Any]]:

@@ -20,10 +20,17 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from pydantic import Field, TypeAdapter
 
-from contracts.catalog import CatalogReader
+from contracts.catalog import CatalogReader, ToolRegistry
 from contracts.customization import UnsupportedCustomization, backend_for, hyperparameters_for
 from contracts.events import CANCEL_REQUESTED, REQUEST_ACCEPTED
-from contracts.requests import AnyRequest, CustomizeRequest, InvokeRequest, SubmitRequest, stages_of
+from contracts.requests import (
+    AgentRequest,
+    AnyRequest,
+    CustomizeRequest,
+    InvokeRequest,
+    SubmitRequest,
+    stages_of,
+)
 from front_door.records import AcceptanceRecords, AcceptedRequest, RequestIdReservations
 from front_door.upload_urls import DatasetUploads
 from front_door.views import RequestView
@@ -116,6 +123,7 @@ class RequestService:
             settings.DATA_LAKE_BUCKET, s3, settings.DATASET_MAX_BYTES, settings.DATASET_UPLOAD_SECONDS
         )
         self._catalog = CatalogReader(settings.CATALOG_TABLE, dynamodb)
+        self._tools = ToolRegistry(settings.CATALOG_TABLE, dynamodb)
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="[subject, idempotency_key]",
             payload_validation_jmespath="request",
@@ -199,13 +207,25 @@ class RequestService:
                     raise InvalidRequest(
                         field, f"no dataset {dataset} was uploaded by this caller (POST /v1/datasets)"
                     )
-        if isinstance(request, InvokeRequest):
+        if isinstance(request, InvokeRequest | AgentRequest):
             model_id = request.input.model_id or self._settings.DEFAULT_MODEL_ID
             if model_id not in self._settings.ALLOWED_MODEL_IDS:
                 allowed = ", ".join(self._settings.ALLOWED_MODEL_IDS)
                 raise InvalidRequest(
                     "input.model_id", f"{model_id!r} is not allowed here; allowed: {allowed}"
                 )
+        if isinstance(request, AgentRequest) and request.input.tools is not None:
+            registered = self._tools.available()
+            unknown = [name for name in request.input.tools if name not in registered]
+            if unknown:
+                known = ", ".join(sorted(registered)) or "none"
+                raise InvalidRequest(
+                    "input.tools", f"not registered: {', '.join(unknown)}; registered: {known}"
+                )
+
+    def tools(self) -> list[dict[str, Any]]:
+        """The tools an agent may use now (GET /v1/tools)."""
+        return [spec.model_dump() for _, spec in sorted(self._tools.available().items())]
 
     def _owned(self, subject: str, request_id: str) -> RequestView:
         row = self._catalog.get(request_id)

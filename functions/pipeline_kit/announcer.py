@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.config import HubSettings, load_settings
-from shared.hub import EVENT_TYPE_PATTERN, HubPublisher, new_event
+from shared.hub import EVENT_TYPE_PATTERN, HubPublisher, RequestRef, new_event
 from shared.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -23,16 +23,6 @@ if TYPE_CHECKING:
 
 class PublisherSettings(HubSettings):
     HUB_SOURCE: str
-
-
-class RequestRef(BaseModel):
-    """The request an announcement belongs to; the triggering hub event itself will do."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    request_id: str
-    pipeline: str
-    subject: str
 
 
 class Announcement(BaseModel):

@@ -12,9 +12,7 @@ from agent memory as still fit.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -22,15 +20,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field, ValidationError
 
 from contracts.events import REQUEST_ACCEPTED
-from contracts.requests import InvokeInput, memory_session_key
+from contracts.requests import InvokeInput
 from shared import aws
 from shared.config import CommaList, LakeSettings, load_settings
 from shared.hub import HubEvent, HubEventTask, load_payload, split_s3_uri
+from shared.memory import MemoryReader, Turn, history_within, size, text_message
 from shared.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
 # Step Functions' 256 KiB, less room for the model's reply and the execution's other variables.
@@ -50,28 +48,8 @@ class InvalidModelRequest(ValueError):
     """The request cannot be sent to the model as asked; retrying will not change that."""
 
 
-def size(value: Any) -> int:
-    """Bytes of `value` as JSON in UTF-8, which is how Step Functions counts its state."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-
-
 def cut_to_bytes(text: str, limit: int) -> str:
     return text.encode()[: max(0, limit)].decode(errors="ignore")
-
-
-def text_message(role: str, text: str) -> dict[str, Any]:
-    return {"Role": role, "Content": [{"Text": text}]}
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One earlier exchange of a session, from agent memory."""
-
-    user_text: str
-    assistant_text: str
-
-    def messages(self) -> list[dict[str, Any]]:
-        return [text_message("user", self.user_text), text_message("assistant", self.assistant_text)]
 
 
 def invoke_input_of(
@@ -102,13 +80,7 @@ def build_model_request(
     model_id = request.model_id or settings.DEFAULT_MODEL_ID
     if model_id not in settings.ALLOWED_MODEL_IDS:
         raise InvalidModelRequest(f"model {model_id!r} is not one of the allowed models")
-    inference: dict[str, Any] = {
-        "MaxTokens": request.inference.max_tokens,
-        "Temperature": request.inference.temperature,
-        "TopP": request.inference.top_p,
-    }
-    if request.inference.stop_sequences:
-        inference["StopSequences"] = request.inference.stop_sequences
+    inference = request.inference.for_converse()
     prepared: dict[str, Any] = {"model_id": model_id, "prompt": request.prompt, "inference": inference}
     if request.system_prompt:
         prepared["system"] = [{"Text": request.system_prompt}]
@@ -124,7 +96,7 @@ def build_model_request(
         text = f"{request.prompt}\n\n<document>\n{document}\n</document>"
         prepared["document"] = {"chunks": len(chunks), "characters": len(document), "truncated": truncated}
         budget -= len(document.encode())
-    history = _history(turns, budget)
+    history = history_within(turns, budget)
     prepared["messages"] = [*history, text_message("user", text)]
     prepared["history_turns"] = len(history) // 2
     return prepared
@@ -143,26 +115,13 @@ def _document(texts: Iterable[str], budget: int) -> tuple[str, bool]:
     return "\n\n".join(parts), False
 
 
-def _history(turns: Sequence[Turn], budget: int) -> list[dict[str, Any]]:
-    """The latest turns that fit the budget, oldest first, as Converse messages."""
-    kept: list[Turn] = []
-    for turn in turns:  # newest first
-        budget -= size(turn.messages())
-        if budget < 0:
-            break
-        kept.append(turn)
-    return [message for turn in reversed(kept) for message in turn.messages()]
-
-
 class ModelRequestSources:
     """Where a model request's parts come from: the hub's claim checks and the chunks in the lake,
     and the session's turns in agent memory."""
 
-    def __init__(self, s3: S3Client, dynamodb: DynamoDBClient, memory_table: str, memory_turns: int) -> None:
+    def __init__(self, s3: S3Client, memory: MemoryReader) -> None:
         self._s3 = s3
-        self._dynamodb = dynamodb
-        self._memory_table = memory_table
-        self._memory_turns = memory_turns
+        self.memory = memory
 
     def payload(self, event: HubEvent) -> dict[str, Any]:
         return load_payload(event, self._s3)
@@ -172,18 +131,6 @@ class ModelRequestSources:
             bucket, key = split_s3_uri(chunk["ref"])
             yield self._s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
 
-    def latest_turns(self, subject: str, session_id: str | None) -> list[Turn]:
-        if not session_id or self._memory_turns == 0:
-            return []
-        items = self._dynamodb.query(
-            TableName=self._memory_table,
-            KeyConditionExpression="session_key = :session",
-            ExpressionAttributeValues={":session": {"S": memory_session_key(subject, session_id)}},
-            ScanIndexForward=False,
-            Limit=self._memory_turns,
-        )["Items"]
-        return [Turn(item["user_text"]["S"], item["assistant_text"]["S"]) for item in items]
-
 
 def prepare(event: HubEvent, sources: ModelRequestSources, settings: PrepareSettings) -> dict[str, Any]:
     request, chunks = invoke_input_of(event.event_type, sources.payload(event))
@@ -192,7 +139,7 @@ def prepare(event: HubEvent, sources: ModelRequestSources, settings: PrepareSett
         settings,
         chunks,
         sources.chunk_texts(chunks or []),
-        sources.latest_turns(event.subject, request.session_id),
+        sources.memory.latest_turns(event.subject, request.session_id),
     )
     logger.info(
         "model request prepared",
@@ -205,7 +152,9 @@ def prepare(event: HubEvent, sources: ModelRequestSources, settings: PrepareSett
 @cache
 def sources() -> ModelRequestSources:
     settings = load_settings(PrepareSettings)
-    return ModelRequestSources(aws.s3(), aws.dynamodb(), settings.AGENT_MEMORY_TABLE, settings.MEMORY_TURNS)
+    return ModelRequestSources(
+        aws.s3(), MemoryReader(settings.AGENT_MEMORY_TABLE, aws.dynamodb(), settings.MEMORY_TURNS)
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -135,9 +135,10 @@ class ChunkStore:
     def request_input(self, event: HubEvent) -> dict[str, Any]:
         return dict(load_payload(event, self._s3)["input"])
 
-    def put(self, request_id: str, index: int, text: str) -> str:
-        """Writes one chunk (at a key derived from the request, so a retry rewrites it); its reference."""
-        key = f"work/preprocess/{request_id}/chunk-{index:04d}.txt"
+    def put(self, subject: str, request_id: str, index: int, text: str) -> str:
+        """Writes one chunk (at a key derived from the request, so a retry rewrites it), under the
+        caller's own prefix (the search tool reads a caller's documents there); its reference."""
+        key = f"work/preprocess/{subject}/{request_id}/chunk-{index:04d}.txt"
         self._s3.put_object(
             Bucket=self._bucket, Key=key, Body=text.encode(), ContentType="text/plain; charset=utf-8"
         )
@@ -149,7 +150,7 @@ def run(event: HubEvent, store: ChunkStore, max_chunks: int) -> dict[str, Any]:
     chunks = [
         {
             "index": index,
-            "ref": store.put(event.request_id, index, piece),
+            "ref": store.put(event.subject, event.request_id, index, piece),
             "characters": len(piece),
             "tokens": estimate_tokens(piece),
         }

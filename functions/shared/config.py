@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
@@ -42,9 +42,13 @@ class HubSettings(LakeSettings):
 SettingsT = TypeVar("SettingsT", bound=Settings)
 
 
-@cache
 def load_settings(model: type[SettingsT]) -> SettingsT:
-    """Parses the environment into `model`, naming every missing or invalid variable at once."""
+    """Parses the environment into `model` once, naming every missing or invalid variable at once."""
+    return cast("SettingsT", _load(model))
+
+
+@cache  # on a helper: functools.cache would hide the generic return type from the callers
+def _load(model: type[Settings]) -> Settings:
     try:
         return model.model_validate(dict(os.environ))
     except ValidationError as error:
@@ -52,3 +56,9 @@ def load_settings(model: type[SettingsT]) -> SettingsT:
             f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}" for issue in error.errors()
         )
         raise ConfigError(f"invalid environment for {model.__name__}: {problems}") from error
+
+
+def forget_settings() -> None:
+    """Settings are read once per process (a cold start); a test that changes the environment
+    forgets them so the next load reads it again."""
+    _load.cache_clear()

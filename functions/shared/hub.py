@@ -45,6 +45,7 @@ class HubEvent(BaseModel):
     first_stage: str | None = Field(
         default=None, description="On request.accepted: the stage that picks the request up."
     )
+    tool: str | None = Field(default=None, max_length=64, description="On tool.*: the tool it is about.")
     payload: dict[str, Any] | None = None
     payload_ref: str | None = Field(default=None, pattern=r"^s3://[^/]+/.+$")
 
@@ -72,7 +73,19 @@ class HubEvent(BaseModel):
         }
         if self.first_stage:
             attributes["first_stage"] = self.first_stage
+        if self.tool:
+            attributes["tool"] = self.tool
         return attributes
+
+
+class RequestRef(BaseModel):
+    """The request an announcement or a task belongs to (a hub event itself will do)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    request_id: str
+    pipeline: str
+    subject: str
 
 
 class HubEventTask(BaseModel):
@@ -97,6 +110,7 @@ def new_event(
     payload: dict[str, Any],
     sequence: int | str = "",
     first_stage: str | None = None,
+    tool: str | None = None,
     occurred_at: datetime | None = None,
 ) -> HubEvent:
     return HubEvent(
@@ -108,6 +122,7 @@ def new_event(
         subject=subject,
         occurred_at=occurred_at or datetime.now(UTC),
         first_stage=first_stage,
+        tool=tool,
         payload=payload,
     )
 
@@ -131,6 +146,11 @@ class HubPublisher:
         self._bucket = bucket
         self._sns = sns
         self._s3 = s3
+
+    @property
+    def s3(self) -> S3Client:
+        """The client claim checks travel through, both ways."""
+        return self._s3
 
     @classmethod
     def for_topic(cls, topic_arn: str, bucket: str) -> HubPublisher:

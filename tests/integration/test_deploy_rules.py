@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from moto import mock_aws
 
 from agenthub.local import moto_adapter
 from agenthub.local.deploy import Deployer, DeploymentError
-from agenthub.template import Translation, translate
+from agenthub.template import translate
 from tests.support.moto_stack import REGION, STACK_NAME, client, deployed_stack
 
 
@@ -22,10 +23,7 @@ def deploy_changed(change: Callable[[dict[str, Any]], None]) -> None:
     change(template["Resources"])
     moto_adapter.install()
     with mock_aws():
-        changed = Translation(
-            template, translation.parameters, translation.code_dirs, translation.definition_files
-        )
-        Deployer(changed, client, STACK_NAME, REGION).deploy()
+        Deployer(replace(translation, template=template), client, STACK_NAME, REGION).deploy()
 
 
 def test_a_queue_that_hides_messages_for_less_than_its_function_runs_is_refused() -> None:
@@ -43,8 +41,13 @@ def test_the_local_overrides_obey_the_rule() -> None:
 
     overrides = samconfig_overrides()
     assert int(overrides["SubscriberVisibilityTimeoutSeconds"]) >= int(overrides["SubscriberTimeoutSeconds"])
+    mappings = [
+        name
+        for name, resource in translate().template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+    ]
     with deployed_stack(**overrides) as stack:
-        assert len(stack.event_sources) == 6
+        assert sorted(source.logical_id for source in stack.event_sources) == sorted(mappings)
 
 
 def test_a_state_machine_whose_role_cannot_deliver_its_logs_is_refused() -> None:

@@ -57,7 +57,7 @@ def test_every_handler_is_a_module_of_its_microservice_with_a_sample_event() -> 
 
 SUBSCRIBER_TEMPLATE = "templates/hub-subscriber.yaml"
 # The message attributes the hub envelope sets (shared.hub.HubEvent.attributes): all a filter can match.
-HUB_ATTRIBUTES = {"event_type", "pipeline", "source", "schema_version", "first_stage"}
+HUB_ATTRIBUTES = {"event_type", "pipeline", "source", "schema_version", "first_stage", "tool"}
 
 
 @cache

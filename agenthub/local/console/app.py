@@ -225,7 +225,7 @@ class ConsoleApp:
             view=view,
             caller=self.reader.caller_names().get(view.summary.subject, view.summary.subject),
             executions=executions,
-            lake_objects=self.reader.lake_objects(request_id),
+            lake_objects=self.reader.lake_objects(request_id, view.summary.subject),
             lake_bucket=self.reader.lake_bucket,
             refresh=REFRESH_SECONDS if view.summary.status not in TERMINAL else None,
         )

@@ -233,8 +233,9 @@ class HubReader:
         except ValueError as error:
             raise LakeUnreadable(f"{uri} is not JSON: {error}") from error
 
-    def lake_objects(self, request_id: str) -> list[LakeObject]:
-        """Objects kept for a request: under `<folder>/<request id>/` or `<folder>/<name>/<request id>/`."""
+    def lake_objects(self, request_id: str, subject: str = "") -> list[LakeObject]:
+        """Objects kept for a request: under `<folder>/<request id>/`, `<folder>/<name>/<request id>/`
+        or a caller's own `<folder>/<name>/<caller>/<request id>/` (work/preprocess/<sub>/<id>/)."""
         found: dict[str, LakeObject] = {}
         prefixes = []
         for folder in self._common_prefixes(""):
@@ -244,6 +245,8 @@ class HubReader:
             inner = self._common_prefixes(folder, limit=STAGE_FOLDERS_MAX + 1)
             if len(inner) <= STAGE_FOLDERS_MAX:
                 prefixes.extend(f"{name}{request_id}/" for name in inner)
+                if subject:
+                    prefixes.extend(f"{name}{subject}/{request_id}/" for name in inner)
         for prefix in prefixes:
             for page in self._s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.lake_bucket, Prefix=prefix

@@ -1,0 +1,1 @@
+"""The calculator tool: exact arithmetic for agents, a microservice of its own on the hub."""
