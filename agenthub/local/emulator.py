@@ -15,6 +15,7 @@ reach the same endpoint and their Lambda and Bedrock tasks are served the same w
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -41,6 +42,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 _MOVE_TASK_TARGETS = ("AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _MAPPINGS_PATH = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
+LOG_TAIL_BYTES = 4096
 
 
 class PortInUse(RuntimeError):
@@ -236,10 +238,48 @@ class Emulator:
             return _aws_error(404, "ResourceNotFoundException", f"Function not found: {function}")
         except Throttled as error:
             return _aws_error(429, "TooManyRequestsException", str(error))
-        response_headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        response_headers = {
+            "Content-Type": "application/json",
+            "X-Amz-Executed-Version": "$LATEST",
+            "x-amzn-RequestId": result.request_id or str(uuid.uuid4()),
+        }
         if result.function_error:
             response_headers["X-Amz-Function-Error"] = result.function_error
+        if headers.get("x-amz-log-type") == "Tail":
+            # As Lambda answers LogType=Tail: the last 4 KB of the invocation's log, base64-encoded.
+            tail = result.log.encode()[-LOG_TAIL_BYTES:]
+            response_headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
         return 200, response_headers, result.payload
+
+    def _invoke_with_log(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """`POST /_agenthub/invoke`, for `agenthub local invoke`: Lambda's Invoke with the invocation's
+        whole log (Invoke's LogType=Tail keeps only 4 KB) and, optionally, template variables
+        overridden for this one invocation (`--env-vars`)."""
+        json_headers = {"Content-Type": "application/json"}
+        if self.functions is None:
+            return 503, json_headers, b'{"message": "the local cloud is starting"}'
+        try:
+            request = json.loads(body)
+            function, payload = str(request["function"]), str(request["payload"]).encode()
+            overrides = {str(name): str(value) for name, value in (request.get("environment") or {}).items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            return 400, json_headers, json.dumps({"message": f"not an invocation: {error}"}).encode()
+        try:
+            result = self.functions.invoke(function, payload, overrides or None)
+        except FunctionNotFound:
+            return 404, json_headers, json.dumps({"message": f"Function not found: {function}"}).encode()
+        except Throttled as error:
+            return 429, json_headers, json.dumps({"message": str(error)}).encode()
+        except ValueError as error:
+            return 400, json_headers, json.dumps({"message": str(error)}).encode()
+        answer = {
+            "request_id": result.request_id,
+            "payload": result.payload.decode(errors="replace"),
+            "function_error": result.function_error,
+            "duration_ms": round(result.duration_ms, 2),
+            "log": result.log,
+        }
+        return 200, json_headers, json.dumps(answer).encode()
 
     def _move_messages(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         """Redrives a dead-letter queue: every message back to its source queue (or DestinationArn)."""
@@ -292,6 +332,8 @@ class Emulator:
         json_headers = {"Content-Type": "application/json"}
         if path == "/_agenthub/health":
             return 200, json_headers, b'{"status": "ok"}'
+        if path == "/_agenthub/invoke" and method == "POST":
+            return self._invoke_with_log(body)
         if path == "/_agenthub/faults":
             if method == "POST":
                 try:

@@ -2,7 +2,9 @@
 
 Started by the function host with exactly the function's environment. It speaks JSON lines:
 invocations arrive on stdin, results leave on the original stdout; whatever the handler prints
-(logs included) goes to stderr, which the host collects as the function's log stream.
+(logs included) goes to stderr, which the host collects as the function's log stream. Each
+invocation's lines sit between Lambda's own `START RequestId:` and `REPORT RequestId:` lines, as
+in CloudWatch Logs, so the host can hand an invocation its own log (`LogType: Tail`).
 
 This is a child-process entry point: `python -m agenthub.local.lambda_worker <module.handler>`.
 """
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
+import resource
 import sys
 import time
 import traceback
@@ -34,6 +38,17 @@ def _load(handler_path: str) -> Any:
     return getattr(importlib.import_module(module_name), function_name)
 
 
+def _report(request_id: str, duration_ms: float, init_ms: float | None) -> str:
+    """Lambda's REPORT line. ru_maxrss is in KiB on Linux (bytes on macOS, where this overstates)."""
+    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+    used = math.ceil(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    line = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {memory} MB\tMax Memory Used: {used} MB"
+    )
+    return line + (f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else "")
+
+
 def serve(handler_path: str, requests: IO[str], replies: IO[str]) -> None:
     started = time.perf_counter()
     try:
@@ -43,13 +58,15 @@ def serve(handler_path: str, requests: IO[str], replies: IO[str]) -> None:
             None,
             {**_error(error), "errorType": f"Runtime.ImportModuleError: {type(error).__name__}"},
         )
-    replies.write(
-        json.dumps({"ready": True, "init_ms": round((time.perf_counter() - started) * 1000, 1)}) + "\n"
-    )
+    init_ms: float | None = (time.perf_counter() - started) * 1000
+    replies.write(json.dumps({"ready": True, "init_ms": round(init_ms or 0, 1)}) + "\n")
     replies.flush()
     for line in requests:
         invocation = json.loads(line)
         os.environ["_X_AMZN_TRACE_ID"] = invocation["trace_id"]
+        request_id = invocation["request_id"]
+        print(f"START RequestId: {request_id} Version: $LATEST", file=sys.stderr, flush=True)
+        invoked = time.perf_counter()
         reply: dict[str, Any] = {"id": invocation["id"]}
         if init_error is not None:
             reply["error"] = init_error
@@ -61,6 +78,11 @@ def serve(handler_path: str, requests: IO[str], replies: IO[str]) -> None:
             except Exception as error:  # the handler's error is the invocation's result
                 reply["error"] = {**_error(error), "requestId": invocation["request_id"]}
                 print(json.dumps({"level": "ERROR", **reply["error"]}), file=sys.stderr)
+        # The REPORT line goes out before the reply: the host waits for it to hand the invocation its log.
+        print(f"END RequestId: {request_id}", file=sys.stderr)
+        report = _report(request_id, (time.perf_counter() - invoked) * 1000, init_ms)
+        print(report, file=sys.stderr, flush=True)
+        init_ms = None  # Lambda reports the init duration once, with the first invocation
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
 
