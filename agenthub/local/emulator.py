@@ -7,10 +7,14 @@ moto. Three kinds are answered here instead, because moto cannot run them:
 - Bedrock runtime, Bedrock customization jobs and SageMaker training jobs: the stand-ins;
 - SQS StartMessageMoveTask / ListMessageMoveTasks (dead-letter queue redrive), which moto lacks;
 - Lambda List/GetEventSourceMapping: the SQS event sources the local pollers serve;
-- `/_agenthub/...`: the local cloud's control API (fault rules, health).
+- `/_agenthub/...`: the local cloud's control API (fault rules, health, an invocation with its
+  whole log for `agenthub local invoke`).
 
 moto's Step Functions interpreter calls services back at `localhost:$MOTO_PORT`, so executions
 reach the same endpoint and their Lambda and Bedrock tasks are served the same way.
+
+Every request that can change the emulator's state passes a `Gate`, which holds it still while
+`agenthub.local.persistence` saves it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -68,6 +74,50 @@ def _aws_error(status: int, code: str, message: str) -> tuple[int, dict[str, str
     return status, {"Content-Type": "application/json", "x-amzn-ErrorType": code}, body
 
 
+class Gate:
+    """Lets requests through to the emulator's state, or holds that state still while it is saved.
+
+    Saving pickles moto's backends, which must not change meanwhile: `hold()` waits (up to a time)
+    for the requests under way to finish and makes new ones wait; `open()` lets them through again,
+    or answers them 503 from then on when the local cloud is stopping (the saved state is what
+    the next start sees, so nothing after it may count).
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._passing = 0
+        self._held = False
+        self._refusing = False
+
+    @contextmanager
+    def passage(self) -> Iterator[bool]:
+        """Yields False when the request must be refused instead."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._held or self._refusing)
+            if self._refusing:
+                yield False
+                return
+            self._passing += 1
+        try:
+            yield True
+        finally:
+            with self._changed:
+                self._passing -= 1
+                self._changed.notify_all()
+
+    def hold(self, timeout: float) -> bool:
+        """True once no request is under way; False if some still were after `timeout` seconds."""
+        with self._changed:
+            self._held = True
+            return self._changed.wait_for(lambda: self._passing == 0, timeout)
+
+    def open(self, refuse: bool = False) -> None:
+        with self._changed:
+            self._held = False
+            self._refusing = refuse
+            self._changed.notify_all()
+
+
 class Emulator:
     def __init__(self, region: str, account_id: str, host: str = "127.0.0.1", port: int = 0) -> None:
         moto_adapter.install()
@@ -84,6 +134,9 @@ class Emulator:
         self._move_tasks: list[dict[str, Any]] = []
         self._started_at = time.time()
         self._previous_moto_port: str | None = None
+        # Every request that may change state passes it; Lambda invocations (which run for as long
+        # as their handler, and whose own AWS calls pass it) do not.
+        self.gate = Gate()
 
     def client(self, service: str) -> Any:
         return local_client(service, self.region, self.url)
@@ -119,6 +172,18 @@ class Emulator:
         }
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
+        if _INVOKE_PATH.match(path) or path == "/_agenthub/invoke":
+            return self._serve(environ, start_response, path, headers)
+        with self.gate.passage() as allowed:
+            if not allowed:
+                status, response_headers, payload = _aws_error(
+                    503, "ServiceUnavailable", "the local cloud is stopping"
+                )
+                start_response(f"{status} {_REASONS[status]}", list(response_headers.items()))
+                return [payload]
+            return self._serve(environ, start_response, path, headers)
+
+    def _serve(self, environ: dict[str, Any], start_response: Any, path: str, headers: dict[str, str]) -> Any:
         target = headers.get("x-amz-target", "")
         ours = (
             path.startswith("/_agenthub/")
