@@ -330,6 +330,10 @@ class Emulator:
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             return 400, json_headers, json.dumps({"message": f"not an invocation: {error}"}).encode()
         try:
+            # As sam local invoke: only the variables the template declares for the function.
+            declared = self.functions.pool(function).spec.environment
+            ignored = sorted(set(overrides) - set(declared))
+            overrides = {name: value for name, value in overrides.items() if name in declared}
             result = self.functions.invoke(function, payload, overrides or None)
         except FunctionNotFound:
             return 404, json_headers, json.dumps({"message": f"Function not found: {function}"}).encode()
@@ -343,6 +347,7 @@ class Emulator:
             "function_error": result.function_error,
             "duration_ms": round(result.duration_ms, 2),
             "log": result.log,
+            "ignored_variables": ignored,
         }
         return 200, json_headers, json.dumps(answer).encode()
 

@@ -19,6 +19,7 @@ import resource
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import IO, Any
 
 from agenthub.local.lambda_context import LambdaContext
@@ -38,10 +39,23 @@ def _load(handler_path: str) -> Any:
     return getattr(importlib.import_module(module_name), function_name)
 
 
+def _peak_memory_mb() -> int:
+    """The process's peak resident memory. Linux's VmHWM, as ru_maxrss keeps the peak of the process
+    that started this one (it survives exec); elsewhere ru_maxrss, which is in bytes on macOS."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return math.ceil(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return math.ceil(peak / (1024 * 1024 if sys.platform == "darwin" else 1024))
+
+
 def _report(request_id: str, duration_ms: float, init_ms: float | None) -> str:
-    """Lambda's REPORT line. ru_maxrss is in KiB on Linux (bytes on macOS, where this overstates)."""
+    """Lambda's REPORT line, which ends an invocation's log."""
     memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-    used = math.ceil(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    used = _peak_memory_mb()
     line = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
         f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {memory} MB\tMax Memory Used: {used} MB"
