@@ -120,6 +120,7 @@ class LocalState:
         """The saved state, or None when there is none."""
         if not self.exists():
             return None
+        snapshot.kept_backends()  # moto's models, imported first so that the time is the state's own
         started = time.perf_counter()
         about = self.about()
         wanted = _versions()

@@ -44,7 +44,8 @@ _LOCK = type(threading.Lock())
 _RLOCK = type(threading.RLock())
 
 
-def _backend_dicts() -> dict[str, Any]:
+def kept_backends() -> dict[str, Any]:
+    """moto's backends of the kept services (importing their models the first time)."""
     from moto.backends import get_backend
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
@@ -168,7 +169,7 @@ class _StatePickler(pickle.Pickler):
 def capture(standins: StandIns | None = None) -> bytes:
     """The kept services' state, pickled. Call it while the emulator is held still (`Gate.hold`)."""
     snapshot = Snapshot(
-        backends={service: list(backends.iter_backends()) for service, backends in _backend_dicts().items()},
+        backends={service: list(backends.iter_backends()) for service, backends in kept_backends().items()},
         jobs=dict(standins._jobs) if standins is not None else {},
     )
     buffer = io.BytesIO()
@@ -195,7 +196,7 @@ class Interrupted:
 def restore(snapshot: Snapshot, standins: StandIns | None = None) -> list[Interrupted]:
     """Puts the saved state in place of the kept services' own (before the template is deployed
     over it), and returns the executions to start again once the functions are up."""
-    live = _backend_dicts()
+    live = kept_backends()
     for service, backends in snapshot.backends.items():
         if service not in live:
             log.warning("the saved state holds %s, which this version does not keep; left out", service)
