@@ -8,6 +8,7 @@ fails `test_every_sample_event_has_an_expected_outcome`, so no sample can rot un
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from agenthub.local.invoke import InvokeOptions, LocalCloudClient, Outcome, invoke
-from agenthub.local.sample_events import EVENTS_DIR, is_sample_event, load_needs, needs_path
+from agenthub.local.sample_events import EVENTS_DIR, is_sample_event, load_event, load_needs, needs_path
 from tests.e2e.conftest import Hub
 
 
@@ -270,3 +271,19 @@ def test_local_event_prints_the_event_resolved(hub: Hub) -> None:
         )["Attributes"]["QueueArn"]
     )
     assert json.loads(record["body"])["TopicArn"] == hub.ref("AgentCoreTopic")
+
+
+def test_the_lambda_api_route_answers_with_the_tail_of_the_log(hub: Hub) -> None:
+    cloud = LocalCloudClient(hub.info)
+    event = load_event(EVENTS_DIR / "processing/preprocess_task.json", cloud.names)
+
+    answer = hub.aws("lambda").invoke(
+        FunctionName=hub.ref("PreprocessFunction"), Payload=json.dumps(event).encode(), LogType="Tail"
+    )
+
+    log = base64.b64decode(answer["LogResult"]).decode()
+    request_id = answer["ResponseMetadata"]["RequestId"]
+    assert json.loads(answer["Payload"].read())["stats"]["chunks"] == 1
+    assert f"END RequestId: {request_id}" in log
+    assert f"REPORT RequestId: {request_id}" in log
+    assert len(log.encode()) <= 4096

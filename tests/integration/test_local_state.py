@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from moto.core.base_backend import BackendDict
 from agenthub.local import moto_adapter, snapshot
 from agenthub.local.adopt import CannotAdopt, adopting
 from agenthub.local.deploy import Deployer, Stack
+from agenthub.local.persistence import LocalState, StateUnreadable
 from tests.support.moto_stack import REGION, STACK_NAME, _translation, client
 
 KEPT_IDS = (
@@ -186,3 +188,48 @@ def test_an_edited_state_machine_is_updated_in_place(cloud: None) -> None:
     assert answer["stateMachineArn"] == arn
     described = client("stepfunctions").describe_state_machine(stateMachineArn=arn)
     assert json.loads(described["definition"])["Comment"] == "edited"
+
+
+class StillEmulator:
+    """What saving needs of the emulator: its gate, and no stand-ins."""
+
+    def __init__(self) -> None:
+        from agenthub.local.emulator import Gate
+
+        self.gate = Gate()
+        self.standins = None
+
+
+def test_a_saved_state_is_read_back_and_one_from_another_version_is_refused(
+    cloud: None, tmp_path: Path
+) -> None:
+    deploy()
+    state = LocalState(tmp_path)
+
+    about = state.save(StillEmulator())  # type: ignore[arg-type]
+    restored = state.load()
+
+    assert about["quiet"] is True
+    assert restored is not None
+    assert restored.snapshot.counts()["dynamodb"] == 0
+    about_file = tmp_path / "saved" / "about.json"
+    about_file.write_text(json.dumps({**about, "moto": "0.0.1"}))
+    with pytest.raises(StateUnreadable, match=r"moto 0\.0\.1.*agenthub local up --fresh"):
+        state.load()
+    about_file.write_text(json.dumps(about))
+    (tmp_path / "saved" / "state.pickle").write_bytes(b"not a pickle")
+    with pytest.raises(StateUnreadable, match="cannot be read"):
+        state.load()
+
+
+def test_fresh_keeps_the_logs_and_reset_wipes_them_too(tmp_path: Path) -> None:
+    for entry in ("saved/state.pickle", "logs/emulator.log", "local-secret", "my-notes.txt"):
+        (tmp_path / entry).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / entry).write_text("x")
+
+    LocalState(tmp_path).wipe(logs=False)
+    kept_logs = (tmp_path / "logs").exists()
+    LocalState(tmp_path).wipe()
+
+    assert kept_logs
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["my-notes.txt"]  # only its own
