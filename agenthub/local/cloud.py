@@ -271,7 +271,10 @@ class LocalCloud:
     def _save_state(self) -> None:
         if self._saving and self.emulator is not None:
             self._saving = False
-            self.saved = persistence.LocalState(self.config.state_dir).save(self.emulator)
+            try:
+                self.saved = persistence.LocalState(self.config.state_dir).save(self.emulator)
+            except Exception:  # stopping must go on; the last saved state is still whole (atomic write)
+                log.exception("the local cloud's state could not be saved; the last saved state is kept")
 
     def __enter__(self) -> LocalCloud:
         return self.start()
