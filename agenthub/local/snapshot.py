@@ -1,7 +1,7 @@
 """The emulator's data as bytes and back: what `agenthub.local.persistence` keeps between runs.
 
 moto keeps each service's state in plain Python objects ("backends"); these are pickled, with
-four kinds of object pickle cannot take handled on the way:
+what pickle cannot take as it is handled on the way:
 
 - locks and conditions (SQS queues, S3 keys): a fresh, unheld one on the way back;
 - RSA keys (a Cognito user pool's signing key): kept as PEM;
@@ -9,9 +9,10 @@ four kinds of object pickle cannot take handled on the way:
   kept as its record (status, input, output, error, dates) and its event history, and comes
   back as a finished record whose history is read from that list. An execution still running
   when the state was saved is taken out on the way back, to be started again from its
-  beginning under the same name once the functions are up (`restore()` lists them);
-- the stand-ins' Bedrock and SageMaker jobs are plain records and are kept as they are, so a job
-  keeps walking its lifecycle and a model trained before a restart is still described after it.
+  beginning under the same name once the functions are up (`restore()` lists them).
+
+The stand-ins' Bedrock and SageMaker jobs are kept too (plain records), so a job keeps walking its
+lifecycle and a model trained before a restart is still described after it.
 
 Only the services that hold data are kept (`KEPT`). Everything else (IAM, Lambda, KMS, SNS, API
 Gateway, logs, alarms) holds only what the template declares and is deployed afresh at every start.
