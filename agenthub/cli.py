@@ -1,7 +1,10 @@
 """`agenthub`: the project's command line.
 
-agenthub local up [--port N]        run the whole hub locally until interrupted
+agenthub local up [--port N]        run the whole hub locally until interrupted (its state kept)
 agenthub local token [--user NAME]  print an access token for a local user
+agenthub local invoke ID [-e EVENT] run one function's handler with an event, as sam local invoke
+agenthub local event EVENT          a sample event with its ${...} names resolved
+agenthub local reset                wipe the local cloud's saved state
 agenthub demo                       start the local cloud, send the sample requests, report
 agenthub template translate [OUT]   the SAM-translated template, as JSON
 agenthub iam check [--needs]        what each role must allow, checked against what it allows
@@ -51,6 +54,9 @@ def _local_cloud_config(args: argparse.Namespace) -> Any:
         parameter_overrides=_overrides(args.parameter_overrides or []),
         state_dir=state_dir(),
         concurrency=args.concurrency,
+        # `local up` keeps its state between runs; `demo` always starts empty and keeps nothing.
+        keep_state=args.command == "local",
+        fresh=getattr(args, "fresh", False),
     )
 
 
@@ -77,6 +83,11 @@ def local_up(args: argparse.Namespace) -> int:
     print(f"tools: {tools}  (stacks {', '.join(tool_stacks) or 'none'})")
     for note in stack.notes if stack else []:
         print(f"note: {note}")
+    if cloud.restored:
+        restored = cloud.restored
+        print(f"state: restored from {state_dir()} in {restored.seconds:.2f}s ({restored.summary()})")
+    else:
+        print(f"state: empty; kept in {state_dir()} when stopped (`agenthub local reset` wipes it)")
     print(f"ready: {info['api_url']}", flush=True)
     try:
         # Wait in short steps: a signal the kernel hands to another thread only runs its Python
@@ -86,6 +97,86 @@ def local_up(args: argparse.Namespace) -> int:
     finally:
         print("stopping", flush=True)
         cloud.stop()
+        if cloud.saved:
+            print(f"state: saved to {state_dir()} ({cloud.saved['bytes'] / 1024:.0f} KiB)", flush=True)
+    return 0
+
+
+def local_invoke(args: argparse.Namespace) -> int:
+    from agenthub.local.invoke import InvokeError, InvokeOptions, LocalCloudClient, invoke, running_cloud
+
+    options = InvokeOptions(
+        function=args.function,
+        event=Path(args.event) if args.event else None,
+        env_vars=Path(args.env_vars) if args.env_vars else None,
+        follow=args.follow,
+        follow_timeout=args.follow_timeout,
+        provide_needs=not args.no_needs,
+    )
+    info = running_cloud(state_dir())
+    cloud = None
+    try:
+        if info is None:
+            cloud = _cloud_for_one_call()
+            info = cloud.info()
+        outcome = invoke(LocalCloudClient(info), options, sys.stderr)
+    except InvokeError as error:
+        return _fail(str(error), EXIT_USAGE)
+    finally:
+        if cloud is not None:
+            cloud.stop()
+    print(outcome.invocation.payload, flush=True)
+    return 0 if outcome.ok else 1
+
+
+def _cloud_for_one_call() -> Any:
+    """A local cloud for `local invoke` when none runs: on free ports, with the state folder's
+    saved state, which it saves again when the call is done."""
+    from agenthub.local.cloud import LocalCloud, LocalCloudConfig, LocalCloudError
+    from agenthub.local.invoke import InvokeError
+
+    print(f"agenthub: no local cloud runs from {state_dir()}: starting one for this call", file=sys.stderr)
+    config = LocalCloudConfig(api_port=0, emulator_port=0, state_dir=state_dir(), keep_state=True, warm=False)
+    try:
+        return LocalCloud(config).start()
+    except LocalCloudError as error:
+        raise InvokeError(str(error)) from error
+
+
+def local_event(args: argparse.Namespace) -> int:
+    from agenthub.local.invoke import InvokeError, LocalCloudClient, provide, running_cloud
+    from agenthub.local.sample_events import load_event, load_needs
+
+    info = running_cloud(state_dir())
+    if info is None:
+        return _fail(f"no local cloud runs from {state_dir()}: start one with `agenthub local up`")
+    cloud = LocalCloudClient(info)
+    path = Path(args.event)
+    try:
+        event = load_event(path, cloud.names)
+        if args.prepare:
+            provide(cloud, load_needs(path, cloud.names), sys.stderr)
+    except (OSError, ValueError, LookupError, InvokeError) as error:
+        return _fail(f"{path}: {error}", EXIT_USAGE)
+    print(json.dumps(event, indent=2, ensure_ascii=False))
+    return 0
+
+
+def local_reset(args: argparse.Namespace) -> int:
+    from agenthub.local.invoke import running_cloud
+    from agenthub.local.persistence import LocalState
+
+    running = running_cloud(state_dir())
+    if running:
+        return _fail(
+            f"a local cloud is running from {state_dir()} (process {running['pid']}): stop it first",
+            EXIT_USAGE,
+        )
+    removed = LocalState(state_dir()).wipe()
+    for entry in removed:
+        print(f"removed {entry}")
+    if not removed:
+        print(f"nothing saved in {state_dir()}")
     return 0
 
 
@@ -173,7 +264,52 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_cloud_options(up, 3000)
+    up.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start empty: discard the state saved by the last run (logs are kept)",
+    )
     up.set_defaults(run=local_up)
+    invoke = local.add_parser(
+        "invoke",
+        help="run one function's real handler with an event, inside the local cloud (sam local invoke)",
+        description="Runs the function's handler in the running local cloud (or one started for the "
+        "call) with exactly the environment the template gives it. The event's ${LogicalId}, "
+        "${LogicalId.Attr}, ${Parent.Child} and ${Output} names are resolved against the deployed stack, "
+        "and what it needs first (its .needs.json) is provided. The function's log goes to stderr, its "
+        "response to stdout; a function error (or, with --follow, an execution that did not succeed) "
+        "exits 1.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    invoke.add_argument("function", metavar="LogicalId", help="the function's logical id in the template")
+    invoke.add_argument("-e", "--event", help="the event file ('-' reads standard input); none: {}")
+    invoke.add_argument(
+        "--env-vars",
+        metavar="FILE",
+        help='variables to override, in SAM\'s format: {"LogicalId": {"NAME": "value"}, "Parameters": {...}}',
+    )
+    invoke.add_argument(
+        "--follow",
+        action="store_true",
+        help="also follow what the invocation started (executions, hub messages) until it ends",
+    )
+    invoke.add_argument("--follow-timeout", type=float, default=120.0, help="seconds to follow at most")
+    invoke.add_argument(
+        "--no-needs", action="store_true", help="do not provide what the event needs first (.needs.json)"
+    )
+    invoke.set_defaults(run=local_invoke)
+    event = local.add_parser(
+        "event",
+        help="print a sample event with its ${...} names resolved against the running local cloud",
+        description="For `aws lambda invoke --payload fileb://...` or `sam local invoke -e -`.",
+    )
+    event.add_argument("event", help="the event file")
+    event.add_argument(
+        "--prepare", action="store_true", help="also provide what it needs first (its .needs.json)"
+    )
+    event.set_defaults(run=local_event)
+    reset = local.add_parser("reset", help="wipe the local cloud's saved state (users, data, executions)")
+    reset.set_defaults(run=local_reset)
     token = local.add_parser("token", help="print an access token for a local user (created on first use)")
     token.add_argument("--user", default="developer")
     token.add_argument(

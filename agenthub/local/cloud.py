@@ -1,7 +1,9 @@
 """The local cloud: template.yaml deployed into the emulator and run, all on loopback.
 
-`LocalCloud.start()` translates the template, starts the emulator, deploys every resource,
-starts the function host, the SQS pollers and the local API, and writes `.agenthub/local.json`.
+`LocalCloud.start()` translates the template, starts the emulator, puts back the state saved by
+the last run (with `keep_state`: `agenthub.local.persistence`), deploys every resource over it,
+starts the function host, the SQS pollers and the local API, and writes `.agenthub/local.json`;
+`stop()` saves the state again before the functions stop.
 Nothing in it knows which resources the template has: whatever the template declares is
 deployed and served, and a resource type the deployer cannot create stops start-up with its name.
 """
@@ -23,6 +25,8 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer
 
 from agenthub import LOCAL_STATE_DIR, PROJECT_ROOT
+from agenthub.local import persistence
+from agenthub.local.adopt import CannotAdopt, adopting
 from agenthub.local.api import LocalApi
 from agenthub.local.cognito import LocalCognito
 from agenthub.local.console import Console, start_console
@@ -31,6 +35,8 @@ from agenthub.local.deploy import Deployer, DeploymentError, Stack
 from agenthub.local.emulator import CFN_RESPONSES, Emulator, bind
 from agenthub.local.functions import FunctionHost
 from agenthub.local.pollers import SqsPoller
+from agenthub.local.sample_events import resource_table
+from agenthub.local.snapshot import Interrupted
 from agenthub.template import DEFAULT_TEMPLATE, TemplateError, load_sam_template, translate
 
 log = logging.getLogger("agenthub.local")
@@ -80,6 +86,9 @@ class LocalCloudConfig:
     warm: bool = True
     # Every stack under this folder (tools/<name>/template.yaml) is deployed after the hub's; None: none.
     tools_dir: Path | None = TOOLS_DIR
+    # Keep the emulator's data in state_dir between runs (`agenthub local up` does); fresh: wipe it first.
+    keep_state: bool = False
+    fresh: bool = False
 
 
 def already_running(state_dir: Path) -> dict[str, Any] | None:
@@ -112,6 +121,9 @@ class LocalCloud:
         self._pollers: list[SqsPoller] = []
         self._serving = False
         self.console: Console | None = None
+        self.restored: persistence.Restored | None = None  # what the start put back
+        self.saved: dict[str, Any] | None = None  # what the stop saved (persistence.LocalState.save)
+        self._saving = False  # only a cloud that started whole saves: a failed start keeps the last state
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -135,9 +147,10 @@ class LocalCloud:
         try:
             self._log_emulator_to_file(config.state_dir / "logs" / "emulator.log")
             emulator = self.emulator = Emulator(config.region, ACCOUNT_ID, config.host, emulator_port)
+            # Over a restored state, the deployer's creates adopt what exists (agenthub.local.adopt).
             deployer = Deployer(
                 translation,
-                emulator.client,
+                adopting(emulator.client),
                 config.stack_name,
                 config.region,
                 ACCOUNT_ID,
@@ -150,9 +163,10 @@ class LocalCloud:
                     "the local cloud cannot create these resources of the template: " + ", ".join(missing)
                 )
             emulator.start()
+            interrupted = self._restore_state(emulator)
             try:
                 stack = self.stack = deployer.deploy()
-            except DeploymentError as error:
+            except (DeploymentError, CannotAdopt) as error:
                 raise LocalCloudError(f"the template cannot be deployed locally: {error}") from error
             logs = config.state_dir / "logs"
             functions = self.functions = FunctionHost(
@@ -176,6 +190,8 @@ class LocalCloud:
             threading.Thread(target=self._api_server.serve_forever, name="local-api", daemon=True).start()
             self._serving = True
             self.console = start_console(self)
+            persistence.start_again(interrupted, emulator.client("stepfunctions"))
+            self._saving = config.keep_state
             self._write_state()
         except BaseException:
             self.stop()
@@ -206,7 +222,7 @@ class LocalCloud:
             translation = translate(template, overrides, self.config.region)
             deployer = Deployer(
                 translation,
-                self.emulator.client,
+                adopting(self.emulator.client),
                 name,
                 self.config.region,
                 ACCOUNT_ID,
@@ -384,6 +400,8 @@ class LocalCloud:
             self._api_server.server_close()
             self._api_server = None
             self._serving = False
+        # Before the functions stop: what they were doing is then still in the state, to be redone.
+        self._save_state()
         if self.functions is not None:
             self.functions.stop()
             self.functions = None
@@ -399,6 +417,28 @@ class LocalCloud:
         state = self.config.state_dir / "local.json"
         if state.exists() and json.loads(state.read_text()).get("pid") == os.getpid():
             state.unlink()
+
+    # -- state kept between runs (agenthub.local.persistence) ------------------------------------
+
+    def _restore_state(self, emulator: Emulator) -> list[Interrupted]:
+        if not self.config.keep_state:
+            return []
+        state = persistence.LocalState(self.config.state_dir)
+        if self.config.fresh:
+            state.wipe(logs=False)
+        try:
+            self.restored = state.load()
+        except persistence.StateUnreadable as error:
+            raise LocalCloudError(str(error)) from error
+        return persistence.restore(self.restored, emulator) if self.restored else []
+
+    def _save_state(self) -> None:
+        if self._saving and self.emulator is not None:
+            self._saving = False
+            try:
+                self.saved = persistence.LocalState(self.config.state_dir).save(self.emulator)
+            except Exception:  # stopping must go on; the last saved state is still whole (atomic write)
+                log.exception("the local cloud's state could not be saved; the last saved state is kept")
 
     def __enter__(self) -> LocalCloud:
         return self.start()
@@ -436,11 +476,15 @@ class LocalCloud:
             "endpoint_url": self.emulator.url,
             "region": self.config.region,
             "stack_name": self.config.stack_name,
+            "account_id": self.stack.account_id,
             "user_pool_id": outputs.get("UserPoolId"),
             "user_pool_client_id": outputs.get("UserPoolClientId"),
             "machine_client_id": outputs.get("MachineClientId"),
             "console_url": self.console.url if self.console else None,
             "outputs": outputs,
+            # Every resource's type, Ref and attributes, by logical id (`Parent.Child` when nested):
+            # what the sample events' `${...}` name (agenthub.local.sample_events).
+            "resources": resource_table(self.stack),
             "pid": os.getpid(),
             "started_at": time.time(),
         }

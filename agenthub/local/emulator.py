@@ -7,14 +7,19 @@ moto. Three kinds are answered here instead, because moto cannot run them:
 - Bedrock runtime, Bedrock customization jobs and SageMaker training jobs: the stand-ins;
 - SQS StartMessageMoveTask / ListMessageMoveTasks (dead-letter queue redrive), which moto lacks;
 - Lambda List/GetEventSourceMapping: the SQS event sources the local pollers serve;
-- `/_agenthub/...`: the local cloud's control API (fault rules, health, custom resources' answers).
+- `/_agenthub/...`: the local cloud's control API (fault rules, health, custom resources'
+  answers, an invocation with its whole log for `agenthub local invoke`).
 
 moto's Step Functions interpreter calls services back at `localhost:$MOTO_PORT`, so executions
 reach the same endpoint and their Lambda and Bedrock tasks are served the same way.
+
+Every request that can change the emulator's state passes a `Gate`, which holds it still while
+`agenthub.local.persistence` saves it.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -24,6 +29,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -42,6 +49,7 @@ _MOVE_TASK_TARGETS = ("AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMo
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 CFN_RESPONSES = "/_agenthub/cfn-responses/"
 _MAPPINGS_PATH = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
+LOG_TAIL_BYTES = 4096
 
 
 class PortInUse(RuntimeError):
@@ -67,6 +75,50 @@ def _aws_error(status: int, code: str, message: str) -> tuple[int, dict[str, str
     return status, {"Content-Type": "application/json", "x-amzn-ErrorType": code}, body
 
 
+class Gate:
+    """Lets requests through to the emulator's state, or holds that state still while it is saved.
+
+    Saving pickles moto's backends, which must not change meanwhile: `hold()` waits (up to a time)
+    for the requests under way to finish and makes new ones wait; `open()` lets them through again,
+    or answers them 503 from then on when the local cloud is stopping (the saved state is what
+    the next start sees, so nothing after it may count).
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._passing = 0
+        self._held = False
+        self._refusing = False
+
+    @contextmanager
+    def passage(self) -> Iterator[bool]:
+        """Yields False when the request must be refused instead."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._held or self._refusing)
+            if self._refusing:
+                yield False
+                return
+            self._passing += 1
+        try:
+            yield True
+        finally:
+            with self._changed:
+                self._passing -= 1
+                self._changed.notify_all()
+
+    def hold(self, timeout: float) -> bool:
+        """True once no request is under way; False if some still were after `timeout` seconds."""
+        with self._changed:
+            self._held = True
+            return self._changed.wait_for(lambda: self._passing == 0, timeout)
+
+    def open(self, refuse: bool = False) -> None:
+        with self._changed:
+            self._held = False
+            self._refusing = refuse
+            self._changed.notify_all()
+
+
 class Emulator:
     def __init__(self, region: str, account_id: str, host: str = "127.0.0.1", port: int = 0) -> None:
         moto_adapter.install()
@@ -85,6 +137,9 @@ class Emulator:
         self._lock = threading.Lock()
         self.cfn_responses: dict[str, dict[str, Any]] = {}
         self._previous_moto_port: str | None = None
+        # Every request that may change state passes it; Lambda invocations (which run for as long
+        # as their handler, and whose own AWS calls pass it) do not.
+        self.gate = Gate()
 
     def client(self, service: str) -> Any:
         return local_client(service, self.region, self.url)
@@ -120,6 +175,18 @@ class Emulator:
         }
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
+        if _INVOKE_PATH.match(path) or path == "/_agenthub/invoke":
+            return self._serve(environ, start_response, path, headers)
+        with self.gate.passage() as allowed:
+            if not allowed:
+                status, response_headers, payload = _aws_error(
+                    503, "ServiceUnavailable", "the local cloud is stopping"
+                )
+                start_response(f"{status} {_REASONS[status]}", list(response_headers.items()))
+                return [payload]
+            return self._serve(environ, start_response, path, headers)
+
+    def _serve(self, environ: dict[str, Any], start_response: Any, path: str, headers: dict[str, str]) -> Any:
         target = headers.get("x-amz-target", "")
         ours = (
             path.startswith("/_agenthub/")
@@ -239,10 +306,53 @@ class Emulator:
             return _aws_error(404, "ResourceNotFoundException", f"Function not found: {function}")
         except Throttled as error:
             return _aws_error(429, "TooManyRequestsException", str(error))
-        response_headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        response_headers = {
+            "Content-Type": "application/json",
+            "X-Amz-Executed-Version": "$LATEST",
+            "x-amzn-RequestId": result.request_id or str(uuid.uuid4()),
+        }
         if result.function_error:
             response_headers["X-Amz-Function-Error"] = result.function_error
+        if headers.get("x-amz-log-type") == "Tail":
+            # As Lambda answers LogType=Tail: the last 4 KB of the invocation's log, base64-encoded.
+            tail = result.log.encode()[-LOG_TAIL_BYTES:]
+            response_headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
         return 200, response_headers, result.payload
+
+    def _invoke_with_log(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """`POST /_agenthub/invoke`, for `agenthub local invoke`: Lambda's Invoke with the invocation's
+        whole log (Invoke's LogType=Tail keeps only 4 KB) and, optionally, template variables
+        overridden for this one invocation (`--env-vars`)."""
+        json_headers = {"Content-Type": "application/json"}
+        if self.functions is None:
+            return 503, json_headers, b'{"message": "the local cloud is starting"}'
+        try:
+            request = json.loads(body)
+            function, payload = str(request["function"]), str(request["payload"]).encode()
+            overrides = {str(name): str(value) for name, value in (request.get("environment") or {}).items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            return 400, json_headers, json.dumps({"message": f"not an invocation: {error}"}).encode()
+        try:
+            # As sam local invoke: only the variables the template declares for the function.
+            declared = self.functions.pool(function).spec.environment
+            ignored = sorted(set(overrides) - set(declared))
+            overrides = {name: value for name, value in overrides.items() if name in declared}
+            result = self.functions.invoke(function, payload, overrides or None)
+        except FunctionNotFound:
+            return 404, json_headers, json.dumps({"message": f"Function not found: {function}"}).encode()
+        except Throttled as error:
+            return 429, json_headers, json.dumps({"message": str(error)}).encode()
+        except ValueError as error:
+            return 400, json_headers, json.dumps({"message": str(error)}).encode()
+        answer = {
+            "request_id": result.request_id,
+            "payload": result.payload.decode(errors="replace"),
+            "function_error": result.function_error,
+            "duration_ms": round(result.duration_ms, 2),
+            "log": result.log,
+            "ignored_variables": ignored,
+        }
+        return 200, json_headers, json.dumps(answer).encode()
 
     def _move_messages(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         """Redrives a dead-letter queue: every message back to its source queue (or DestinationArn)."""
@@ -300,6 +410,8 @@ class Emulator:
             with self._lock:
                 self.cfn_responses[path[len(CFN_RESPONSES) :]] = json.loads(body or b"{}")
             return 200, {}, b""
+        if path == "/_agenthub/invoke" and method == "POST":
+            return self._invoke_with_log(body)
         if path == "/_agenthub/faults":
             if method == "POST":
                 try:

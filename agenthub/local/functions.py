@@ -35,6 +35,10 @@ LOCAL_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "local",
 }
 WORKER_START_SECONDS = 60.0
+# How long an invocation's result waits for the last of its log lines (they travel on another pipe).
+LOG_SETTLE_SECONDS = 2.0
+# An invocation keeps at most this much of its own log (the log file keeps everything).
+MAX_INVOCATION_LOG = 1024 * 1024
 # Put on a worker's reply queue when its output closes: the process exited (or crashed).
 _EXITED: dict[str, Any] = {"exited": True}
 
@@ -52,6 +56,8 @@ class InvocationResult:
     payload: bytes
     function_error: str | None = None  # "Unhandled" when the handler raised or timed out
     duration_ms: float = 0.0
+    request_id: str = ""
+    log: str = ""  # this invocation's log lines, START to REPORT, as Lambda's LogType=Tail sees them
 
 
 def _trace_id() -> str:
@@ -81,6 +87,9 @@ class Worker:
             bufsize=1,
         )
         self._stdin, self._stdout, self._stderr = _pipes(self.process)
+        # The log lines of the invocation under way, and each finished invocation's whole log.
+        self._capture: list[str] | None = None
+        self._captured: queue.Queue[tuple[str, str]] = queue.Queue()
         threading.Thread(target=self._read_replies, daemon=True).start()
         threading.Thread(target=self._copy_logs, daemon=True).start()
         ready = self._next_reply(WORKER_START_SECONDS)
@@ -101,6 +110,33 @@ class Worker:
         for line in self._stderr:
             self._log.write(line)
             self._log.flush()
+            self._keep(line)
+        self._captured.put(("", "".join(self._capture or [])))  # the process is gone: what there was
+
+    def _keep(self, line: str) -> None:
+        """Collects one invocation's lines, from Lambda's START line to its REPORT line."""
+        if line.startswith("START RequestId: "):
+            self._capture = []
+        if self._capture is None:
+            return  # output between invocations (the handler's imports, a background thread)
+        if sum(map(len, self._capture)) < MAX_INVOCATION_LOG:
+            self._capture.append(line)
+        if line.startswith("REPORT RequestId: "):
+            request_id = line.split()[2]
+            self._captured.put((request_id, "".join(self._capture)))
+            self._capture = None
+
+    def _log_of(self, request_id: str) -> str:
+        """The invocation's log, once its REPORT line has been read (or the process has gone)."""
+        deadline = time.monotonic() + LOG_SETTLE_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                finished, text = self._captured.get(timeout=left)
+            except queue.Empty:
+                break
+            if finished in (request_id, ""):
+                return text
+        return "".join(self._capture or [])
 
     def _next_reply(self, timeout: float) -> dict[str, Any] | None:
         """The worker's next reply, `_EXITED` once its process has gone, or None on timeout."""
@@ -138,10 +174,14 @@ class Worker:
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
             }
-            return InvocationResult(json.dumps(error).encode(), "Unhandled", elapsed)
+            return InvocationResult(
+                json.dumps(error).encode(), "Unhandled", elapsed, request_id, self._log_of(request_id)
+            )
+        log = self._log_of(request_id)
         if "error" in reply:
-            return InvocationResult(json.dumps(reply["error"]).encode(), "Unhandled", elapsed)
-        return InvocationResult(str(reply["payload"]).encode(), None, elapsed)
+            error_payload = json.dumps(reply["error"]).encode()
+            return InvocationResult(error_payload, "Unhandled", elapsed, request_id, log)
+        return InvocationResult(str(reply["payload"]).encode(), None, elapsed, request_id, log)
 
     def _crashed(self, request_id: str, started: float) -> InvocationResult:
         self.kill()
@@ -150,7 +190,11 @@ class Worker:
             "errorMessage": f"RequestId: {request_id} Error: Runtime exited with {self.process.returncode}",
         }
         return InvocationResult(
-            json.dumps(error).encode(), "Unhandled", (time.perf_counter() - started) * 1000
+            json.dumps(error).encode(),
+            "Unhandled",
+            (time.perf_counter() - started) * 1000,
+            request_id,
+            self._log_of(request_id),
         )
 
     def kill(self) -> None:
@@ -199,8 +243,8 @@ class FunctionPool:
                 if not self._lock.wait(timeout=max(0.0, deadline - time.monotonic())):
                     raise Throttled(f"{self.spec.name}: no execution environment became free")
 
-    def _start_worker(self) -> Worker:
-        worker = Worker(self.spec, self._environment, self._log)
+    def _start_worker(self, overrides: dict[str, str] | None = None) -> Worker:
+        worker = Worker(self.spec, {**self._environment, **(overrides or {})}, self._log)
         with self._lock:
             stopped = self._stopped
             if not stopped:
@@ -233,6 +277,23 @@ class FunctionPool:
             raise
         self._release(worker)
         return result
+
+    def invoke_apart(self, payload: bytes, overrides: dict[str, str]) -> InvocationResult:
+        """One invocation in an execution environment of its own, started with some of the template's
+        variables overridden (`agenthub local invoke --env-vars`): the warm environments keep theirs."""
+        unknown = sorted(set(overrides) - set(self.spec.environment))
+        if unknown:
+            raise ValueError(f"{self.spec.logical_id} has no variables {', '.join(unknown)} in the template")
+        worker = self._start_worker(overrides)
+        with self._lock:
+            self.invocations += 1
+            self.cold_starts += 1
+        try:
+            return worker.invoke(payload, float(self.spec.timeout))
+        finally:
+            worker.kill()
+            with self._lock:
+                self._started.discard(worker)
 
     def warm(self) -> None:
         """Starts one execution environment ahead of the first invocation."""
@@ -354,11 +415,14 @@ class FunctionHost:
             raise FunctionNotFound(name_or_arn)
         return pool
 
-    def invoke(self, name_or_arn: str, payload: bytes) -> InvocationResult:
+    def invoke(
+        self, name_or_arn: str, payload: bytes, overrides: dict[str, str] | None = None
+    ) -> InvocationResult:
+        """Runs the function; with `overrides` (template variables), in an environment of its own."""
         pool = self.pool(name_or_arn)
         fault = self._faults(pool.spec.name, payload) if self._faults else None
         if fault is None:
-            return pool.invoke(payload)
+            return pool.invoke_apart(payload, overrides) if overrides else pool.invoke(payload)
         # What Lambda answers when the runtime crashes or times out, or the function is throttled.
         if fault.error == "TooManyRequestsException":
             raise Throttled(fault.message or f"{pool.spec.name}: throttled (injected by the local cloud)")
@@ -366,7 +430,7 @@ class FunctionHost:
             "errorType": fault.error,
             "errorMessage": fault.message or f"{fault.error} (injected by the local cloud)",
         }
-        return InvocationResult(json.dumps(error).encode(), "Unhandled")
+        return InvocationResult(json.dumps(error).encode(), "Unhandled", request_id=str(uuid.uuid4()))
 
     def invoke_async(self, name_or_arn: str, payload: bytes) -> None:
         thread = threading.Thread(target=self.invoke, args=(name_or_arn, payload), daemon=True)

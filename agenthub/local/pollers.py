@@ -132,6 +132,8 @@ class SqsPoller:
                 if messages:
                     self._deliver(messages)
             except Exception:  # a poller must outlive any one failure; the message stays queued
+                if self._stop.is_set():
+                    return  # the emulator refuses calls once the stopping cloud has saved its state
                 log.exception("%s: polling failed", self.spec.logical_id)
                 self._stop.wait(1)
 

@@ -199,7 +199,7 @@ def test_a_sagemaker_method_without_a_training_image_says_what_is_missing(
 
 
 def validation_task(stack: Stack, dataset_id: str) -> dict[str, Any]:
-    event = load_event("customization/validate_dataset_task.json")
+    event = load_event("customization/validate_dataset_task.json", stack)
     uri = f"s3://{stack.ref('DataLakeBucket')}/{dataset_key(SUBJECT, dataset_id)}"
     event["plan"]["datasets"] = [{"role": "training", "uri": uri}]
     return event

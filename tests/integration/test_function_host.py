@@ -164,3 +164,30 @@ def test_stopping_ends_an_invocation_in_flight_and_refuses_new_ones(tmp_path: Pa
     assert json.loads(result.payload)["errorType"] == "Runtime.ExitError"
     with pytest.raises(Throttled, match="the local cloud is stopping"):
         host.invoke("stack-Slow", b'{"seconds": 0}')
+
+
+def test_an_invocation_carries_its_own_log_from_start_to_report(host: FunctionHost) -> None:
+    first = host.invoke("stack-Failer", b"{}")
+    second = host.invoke("stack-Failer", b"{}")
+
+    lines = first.log.splitlines()
+    assert lines[0] == f"START RequestId: {first.request_id} Version: $LATEST"
+    assert "the probe failed on purpose" in first.log
+    assert lines[-2] == f"END RequestId: {first.request_id}"
+    assert lines[-1].startswith(f"REPORT RequestId: {first.request_id}\tDuration: ")
+    assert "Init Duration" in lines[-1]  # reported once, with the first invocation
+    assert first.request_id != second.request_id
+    assert first.request_id not in second.log
+    assert "Init Duration" not in second.log
+
+
+def test_overridden_variables_run_in_an_environment_of_their_own(host: FunctionHost) -> None:
+    apart = host.invoke("stack-First", b"{}", {"SHARED": "overridden"})
+    warm = call(host, "First")
+
+    environment = json.loads(apart.payload)["environment"]
+    assert environment["SHARED"] == "overridden"
+    assert environment["ONLY_FIRST"] == "1"
+    assert warm["environment"]["SHARED"] == "first"  # type: ignore[index]
+    with pytest.raises(ValueError, match="no variables NOT_DECLARED in the template"):
+        host.invoke("stack-First", b"{}", {"NOT_DECLARED": "x"})

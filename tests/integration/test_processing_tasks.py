@@ -58,10 +58,7 @@ def test_prepare_model_request_builds_bounded_converse_arguments(
 def test_prepare_model_request_brings_in_a_chained_requests_document(
     stack: Stack, functions: FunctionRunner
 ) -> None:
-    event = load_event("processing/prepare_model_request_chained_task.json")
-    event["event"]["payload"]["chunks"][0]["ref"] = event["event"]["payload"]["chunks"][0]["ref"].replace(
-        "agent-hub-datalakebucket-example", stack.ref("DataLakeBucket")
-    )
+    event = load_event("processing/prepare_model_request_chained_task.json", stack)
     put_chunk(stack, event, "The agent hub is a set of small services.")
 
     prepared = functions.invoke("PrepareModelRequestFunction", event)
@@ -99,7 +96,7 @@ def test_the_publisher_announces_in_the_hub_envelope(stack: Stack, functions: Fu
 def test_the_trigger_starts_one_execution_per_request_even_when_redelivered(
     stack: Stack, functions: FunctionRunner
 ) -> None:
-    event = load_event("pipeline_kit/trigger_invoke.json")
+    event = load_event("pipeline_kit/trigger_invoke.json", stack)
 
     first = functions.invoke("InvokeTriggerFunction", event)
     again = functions.invoke("InvokeTriggerFunction", event)

@@ -1,13 +1,21 @@
-"""The one way tests load the sample events in events/ (the same files `sam local invoke -e` takes)."""
+"""The one way tests load the sample events in events/ (the same files `sam local invoke -e` takes).
+
+The events name the stack's resources as `${LogicalId}` (see agenthub/local/sample_events.py): give
+`load_event` the deployed stack and they name its resources.
+"""
 
 from __future__ import annotations
 
 import copy
 import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agenthub import PROJECT_ROOT
+from agenthub.local.sample_events import Names, resolve
+
+if TYPE_CHECKING:
+    from agenthub.local.stack import Stack
 
 EVENTS = PROJECT_ROOT / "events"
 
@@ -18,9 +26,13 @@ def _read(name: str) -> dict[str, Any]:
     return event
 
 
-def load_event(name: str) -> dict[str, Any]:
-    """A fresh copy of events/<name>, safe to modify."""
-    return copy.deepcopy(_read(name))
+def load_event(name: str, stack: Stack | None = None) -> dict[str, Any]:
+    """A fresh copy of events/<name>, safe to modify; with `stack`, its `${...}` names resolved."""
+    event = copy.deepcopy(_read(name))
+    if stack is None:
+        return event
+    resolved: dict[str, Any] = resolve(event, Names.of_stack(stack))
+    return resolved
 
 
 def api_event(

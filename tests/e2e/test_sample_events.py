@@ -1,0 +1,289 @@
+"""Every sample event in events/ through `agenthub local invoke`, on the session's local cloud.
+
+Each file is resolved against the deployed stack, gets what its `.needs.json` says it needs, and
+runs through its function's real handler; what the invocation started (executions, hub
+messages, the requests it accepted) is followed to its end. A new event file without a row here
+fails `test_every_sample_event_has_an_expected_outcome`, so no sample can rot unnoticed.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agenthub.local.invoke import InvokeOptions, LocalCloudClient, Outcome, invoke
+from agenthub.local.sample_events import EVENTS_DIR, is_sample_event, load_event, load_needs, needs_path
+from tests.e2e.conftest import Hub
+
+
+def body(response: Any) -> Any:
+    return json.loads(response["body"])
+
+
+@dataclass(frozen=True)
+class Expected:
+    function: str
+    response: Callable[[Any], bool]
+    executions: int = 0  # how many it starts; every one must succeed
+    messages: tuple[str, ...] = ()  # hub messages that must be seen, in any order
+    request: str | None = None  # the catalog status an accepted request must end with
+
+
+NO_FAILURES: Callable[[Any], bool] = lambda response: response == {"batchItemFailures": []}  # noqa: E731
+
+EXPECTED: dict[str, Expected] = {
+    "core/hub_events.json": Expected("CoreWriterFunction", NO_FAILURES),
+    "core/request_accepted.json": Expected("CoreWriterFunction", NO_FAILURES),
+    "customization/cancel_requests.json": Expected(
+        "CustomizationCancelFunction", NO_FAILURES, messages=("customization.cancelled",)
+    ),
+    "customization/plan_job_task.json": Expected(
+        "PlanCustomizationJobFunction", lambda r: r["backend"] == "bedrock" and r["request"]["JobName"]
+    ),
+    "customization/validate_dataset_task.json": Expected(
+        "ValidateDatasetFunction", lambda r: r["valid"] is True and r["reports"][0]["records"] == 10
+    ),
+    "front_door/get_request.json": Expected(
+        "FrontDoorFunction", lambda r: r["statusCode"] == 200 and body(r)["status"] == "SUCCEEDED"
+    ),
+    "front_door/post_cancel_request.json": Expected(
+        "FrontDoorFunction",
+        lambda r: r["statusCode"] == 202 and body(r)["cancel_requested"] is True,
+        messages=("request.cancel_requested", "customization.cancelled"),
+    ),
+    "front_door/post_dataset.json": Expected(
+        "FrontDoorFunction", lambda r: r["statusCode"] == 201 and body(r)["dataset_id"].startswith("ds-")
+    ),
+    "front_door/post_request_chained.json": Expected(
+        "FrontDoorFunction",
+        lambda r: r["statusCode"] == 202,
+        executions=2,
+        messages=("request.accepted", "preprocess.completed", "invoke.completed"),
+        request="SUCCEEDED",
+    ),
+    "front_door/post_request_customize.json": Expected(
+        "FrontDoorFunction",
+        lambda r: r["statusCode"] == 202,
+        executions=1,
+        messages=("request.accepted", "customization.completed"),
+        request="SUCCEEDED",
+    ),
+    "front_door/post_request_invoke.json": Expected(
+        "FrontDoorFunction",
+        lambda r: r["statusCode"] == 202,
+        executions=1,
+        messages=("request.accepted", "invoke.completed"),
+        request="SUCCEEDED",
+    ),
+    "front_door/post_request_preprocess.json": Expected(
+        "FrontDoorFunction",
+        lambda r: r["statusCode"] == 202,
+        executions=1,
+        messages=("request.accepted", "preprocess.completed"),
+        request="SUCCEEDED",
+    ),
+    "front_door/post_request_rejected.json": Expected(
+        "FrontDoorFunction", lambda r: r["statusCode"] == 400 and len(body(r)["errors"]) == 2
+    ),
+    "pipeline_kit/announcer_failed.json": Expected(
+        "ProcessingPublisherFunction", lambda r: bool(r["event_id"]), messages=("preprocess.failed",)
+    ),
+    "pipeline_kit/announcer_started.json": Expected(
+        "ProcessingPublisherFunction", lambda r: bool(r["event_id"]), messages=("invoke.started",)
+    ),
+    "pipeline_kit/trigger_customize.json": Expected(
+        "CustomizeTriggerFunction", NO_FAILURES, executions=1, messages=("customization.completed",)
+    ),
+    "pipeline_kit/trigger_invoke.json": Expected(
+        "InvokeTriggerFunction", NO_FAILURES, executions=2, messages=("invoke.completed", "invoke.completed")
+    ),
+    "pipeline_kit/trigger_preprocess.json": Expected(
+        "PreprocessTriggerFunction", NO_FAILURES, executions=1, messages=("preprocess.completed",)
+    ),
+    "processing/cancel_requests.json": Expected(
+        "ProcessingCancelFunction", NO_FAILURES, messages=("invoke.cancelled",)
+    ),
+    "processing/prepare_model_request_chained_task.json": Expected(
+        "PrepareModelRequestFunction",
+        lambda r: r["document"] == {"chunks": 1, "characters": 52, "truncated": False},
+    ),
+    "processing/prepare_model_request_task.json": Expected(
+        "PrepareModelRequestFunction", lambda r: r["model_id"] == "amazon.nova-lite-v1:0"
+    ),
+    "processing/preprocess_task.json": Expected(
+        "PreprocessFunction",
+        lambda r: r["stats"]["chunks"] == 1 and r["chunks"][0]["ref"].startswith("s3://"),
+    ),
+}
+
+
+def sample_events() -> list[str]:
+    return sorted(
+        str(path.relative_to(EVENTS_DIR)) for path in EVENTS_DIR.rglob("*.json") if is_sample_event(path)
+    )
+
+
+def test_every_sample_event_has_an_expected_outcome() -> None:
+    assert sample_events() == sorted(EXPECTED)
+
+
+def test_every_needs_file_belongs_to_an_event_and_its_files_exist(hub: Hub) -> None:
+    cloud = LocalCloudClient(hub.info)
+    for sidecar in EVENTS_DIR.rglob("*.needs.json"):
+        event = sidecar.with_name(sidecar.name.replace(".needs.json", ".json"))
+        assert event.exists(), f"{sidecar} belongs to no event"
+        assert needs_path(event) == sidecar
+        needs = load_needs(event, cloud.names)  # every name resolves, every file is there
+        assert needs, f"{sidecar} asks for nothing"
+        assert all(prerequisite.event.exists() for prerequisite in needs.invoke)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_sample_event_runs_through_local_invoke(hub: Hub, name: str) -> None:
+    expected = EXPECTED[name]
+    log = io.StringIO()
+
+    outcome: Outcome = invoke(
+        LocalCloudClient(hub.info),
+        InvokeOptions(expected.function, EVENTS_DIR / name, follow=True, follow_timeout=90),
+        err=log,
+    )
+
+    response = outcome.invocation.response()
+    assert outcome.invocation.function_error is None, response
+    assert expected.response(response), response
+    assert "${" not in json.dumps(outcome.event), "an event name was left unresolved"
+    assert f"START RequestId: {outcome.invocation.request_id}" in log.getvalue()
+    followed = outcome.followed
+    assert followed is not None
+    assert not followed.timed_out, log.getvalue()
+    statuses = [execution.status for execution in followed.executions.values()]
+    assert statuses == ["SUCCEEDED"] * expected.executions, log.getvalue()
+    seen = followed.event_types()
+    assert all(seen.count(kind) >= expected.messages.count(kind) for kind in expected.messages), seen
+    if not expected.messages and not expected.executions:
+        assert seen == [], f"{name} should publish nothing, yet {seen}"
+    if expected.request:
+        assert list(followed.requests.values()) == [expected.request]
+    assert outcome.ok
+
+
+AGENTHUB = [sys.executable, "-m", "agenthub.cli"]
+
+
+def run_cli(hub: Hub, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AGENTHUB_STATE_DIR": str(hub.state_dir)}
+    return subprocess.run(
+        [*AGENTHUB, "local", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )  # type: ignore[call-overload, no-any-return]
+
+
+def test_local_invoke_prints_the_log_to_stderr_and_the_response_to_stdout(hub: Hub) -> None:
+    result = run_cli(
+        hub,
+        "invoke",
+        "PrepareModelRequestFunction",
+        "-e",
+        str(EVENTS_DIR / "processing/prepare_model_request_chained_task.json"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)  # nothing but the response
+    assert response["document"]["chunks"] == 1
+    assert "needs: s3://" in result.stderr
+    assert "START RequestId: " in result.stderr
+    assert "\nREPORT RequestId: " in result.stderr
+    assert '"message":"model request prepared"' in result.stderr
+
+
+def test_a_function_error_exits_1_with_the_error_as_the_response(hub: Hub) -> None:
+    event = json.loads((EVENTS_DIR / "processing/prepare_model_request_task.json").read_text())
+    event["event"]["payload"]["input"]["model_id"] = "anthropic.claude-v2"
+
+    result = run_cli(hub, "invoke", "PrepareModelRequestFunction", "-e", "-", stdin=json.dumps(event))
+
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["errorType"] == "InvalidModelRequest"
+
+
+def test_env_vars_override_only_what_the_template_declares(hub: Hub, tmp_path: Path) -> None:
+    env_vars = tmp_path / "env.json"
+    env_vars.write_text(
+        json.dumps(
+            {
+                "Parameters": {"NOT_DECLARED": "x"},
+                "PrepareModelRequestFunction": {"ALLOWED_MODEL_IDS": "amazon.nova-micro-v1:0"},
+            }
+        )
+    )
+    task = str(EVENTS_DIR / "processing/prepare_model_request_task.json")
+
+    overridden = run_cli(
+        hub, "invoke", "PrepareModelRequestFunction", "-e", task, "--env-vars", str(env_vars)
+    )
+    as_deployed = run_cli(hub, "invoke", "PrepareModelRequestFunction", "-e", task)
+
+    assert overridden.returncode == 1
+    assert "is not one of the allowed models" in json.loads(overridden.stdout)["errorMessage"]
+    assert "not declared for PrepareModelRequestFunction in the template" in overridden.stderr
+    assert "NOT_DECLARED" in overridden.stderr
+    assert as_deployed.returncode == 0, as_deployed.stderr  # the warm environments kept the template's
+
+
+def test_an_unknown_function_or_name_is_a_usage_error(hub: Hub, tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"bucket": "${DataLakeBuckt}"}))
+
+    unknown_function = run_cli(hub, "invoke", "NoSuchFunction")
+    unknown_name = run_cli(hub, "invoke", "PreprocessFunction", "-e", str(event))
+
+    assert unknown_function.returncode == 2
+    assert "its functions: CoreWriterFunction" in unknown_function.stderr
+    assert unknown_name.returncode == 2
+    assert "did you mean DataLakeBucket" in unknown_name.stderr
+
+
+def test_local_event_prints_the_event_resolved(hub: Hub) -> None:
+    result = run_cli(hub, "event", str(EVENTS_DIR / "pipeline_kit/trigger_invoke.json"))
+
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)["Records"][0]
+    assert (
+        record["eventSourceARN"]
+        == hub.aws("sqs").get_queue_attributes(
+            QueueUrl=hub.ref("InvokeSubscriber.Queue"), AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+    )
+    assert json.loads(record["body"])["TopicArn"] == hub.ref("AgentCoreTopic")
+
+
+def test_the_lambda_api_route_answers_with_the_tail_of_the_log(hub: Hub) -> None:
+    cloud = LocalCloudClient(hub.info)
+    event = load_event(EVENTS_DIR / "processing/preprocess_task.json", cloud.names)
+
+    answer = hub.aws("lambda").invoke(
+        FunctionName=hub.ref("PreprocessFunction"), Payload=json.dumps(event).encode(), LogType="Tail"
+    )
+
+    log = base64.b64decode(answer["LogResult"]).decode()
+    request_id = answer["ResponseMetadata"]["RequestId"]
+    assert json.loads(answer["Payload"].read())["stats"]["chunks"] == 1
+    assert f"END RequestId: {request_id}" in log
+    assert f"REPORT RequestId: {request_id}" in log
+    assert len(log.encode()) <= 4096

@@ -1,0 +1,131 @@
+"""Sample events' `${...}` names, SAM's --env-vars file, and the requests an invocation concerns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agenthub.local.follow import request_ids_in
+from agenthub.local.invoke import InvokeError, environment_overrides
+from agenthub.local.sample_events import EVENTS_DIR, Names, UnknownName, is_sample_event, resolve
+
+NAMES = Names(
+    resources={
+        "DataLakeBucket": {"Type": "AWS::S3::Bucket", "Ref": "lake-123", "Arn": "arn:aws:s3:::lake-123"},
+        "CoreWriterSubscriber": {
+            "Type": "AWS::CloudFormation::Stack",
+            "Ref": "stack-id",
+            "Outputs.QueueArn": "q",
+        },
+        "CoreWriterSubscriber.Queue": {
+            "Type": "AWS::SQS::Queue",
+            "Ref": "https://queue/url",
+            "Arn": "arn:aws:sqs:us-east-1:123456789012:queue",
+        },
+    },
+    outputs={"ApiUrl": "http://127.0.0.1:3000/prod", "DataLakeBucket": "lake-123"},
+    pseudo={"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"},
+)
+
+
+def test_a_name_resolves_to_its_ref_attribute_nested_resource_or_output() -> None:
+    event = {
+        "ref": "s3://${DataLakeBucket}/work/x.txt",
+        "attribute": "${DataLakeBucket.Arn}",
+        "nested": ["${CoreWriterSubscriber.Queue}", "${CoreWriterSubscriber.Queue.Arn}"],
+        "nested_output": "${CoreWriterSubscriber.Outputs.QueueArn}",
+        "output": "${ApiUrl}/v1/requests",
+        "pseudo": "arn:aws:sns:${AWS::Region}:${AWS::AccountId}:topic",
+        "literal": "${!NotAName}",
+        "untouched": 3,
+    }
+
+    assert resolve(event, NAMES) == {
+        "ref": "s3://lake-123/work/x.txt",
+        "attribute": "arn:aws:s3:::lake-123",
+        "nested": ["https://queue/url", "arn:aws:sqs:us-east-1:123456789012:queue"],
+        "nested_output": "q",
+        "output": "http://127.0.0.1:3000/prod/v1/requests",
+        "pseudo": "arn:aws:sns:us-east-1:123456789012:topic",
+        "literal": "${NotAName}",
+        "untouched": 3,
+    }
+
+
+def test_names_inside_json_held_in_a_string_resolve_and_it_stays_json() -> None:
+    body = json.dumps(
+        {"TopicArn": "${CoreWriterSubscriber.Queue.Arn}", "Message": json.dumps({"b": "${DataLakeBucket}"})}
+    )
+
+    resolved = json.loads(resolve({"body": body}, NAMES)["body"])
+
+    assert resolved["TopicArn"] == "arn:aws:sqs:us-east-1:123456789012:queue"
+    assert json.loads(resolved["Message"]) == {"b": "lake-123"}
+
+
+def test_a_name_the_stack_lacks_is_an_error_that_suggests_the_closest() -> None:
+    with pytest.raises(UnknownName, match=r"\$\{DataLakeBuckt\} names nothing.*did you mean DataLakeBucket"):
+        resolve({"bucket": "${DataLakeBuckt}"}, NAMES)
+
+
+def test_every_sample_event_file_is_json_and_every_data_file_is_used() -> None:
+    files = [path for path in EVENTS_DIR.rglob("*") if path.is_file()]
+    sidecars = "".join(path.read_text() for path in files if path.name.endswith(".needs.json"))
+    demo = (EVENTS_DIR.parent / "agenthub" / "demo.py").read_text()
+
+    for path in files:
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+        else:  # a data file: some event needs it, or the demo sends it
+            assert path.name in sidecars or path.name in demo, f"nothing uses {path}"
+    assert sum(is_sample_event(path) for path in files) >= 21
+
+
+def write(tmp_path: Path, document: object) -> Path:
+    path = tmp_path / "env.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_env_vars_take_the_functions_own_entry_over_parameters(tmp_path: Path) -> None:
+    env_vars = write(
+        tmp_path,
+        {
+            "Parameters": {"TABLE": "global", "STAGE": "dev"},
+            "MyFunction": {"TABLE": "mine", "DEBUG": True, "LIMIT": 3},
+            "Other": {"TABLE": "theirs"},
+        },
+    )
+
+    assert environment_overrides(env_vars, "MyFunction", "stack-MyFunction-ABC") == {
+        "TABLE": "mine",
+        "STAGE": "dev",
+        "DEBUG": "true",
+        "LIMIT": "3",
+    }
+    assert environment_overrides(env_vars, "Unnamed", "stack-Unnamed-1") == {
+        "TABLE": "global",
+        "STAGE": "dev",
+    }
+
+
+def test_env_vars_may_name_the_function_by_its_function_name(tmp_path: Path) -> None:
+    env_vars = write(tmp_path, {"stack-MyFunction-ABC": {"TABLE": "by-name"}})
+
+    assert environment_overrides(env_vars, "MyFunction", "stack-MyFunction-ABC") == {"TABLE": "by-name"}
+
+
+def test_an_env_vars_file_in_another_shape_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvokeError, match="expected"):
+        environment_overrides(write(tmp_path, {"TABLE": "flat"}), "MyFunction", "name")
+
+
+def test_the_requests_of_an_invocation_are_found_in_json_inside_strings() -> None:
+    record = {"body": json.dumps({"Message": json.dumps({"request_id": "r-inner"})})}
+    api_response = {"statusCode": 202, "body": json.dumps({"request_id": "r-accepted"})}
+
+    assert request_ids_in({"Records": [record]}) == {"r-inner"}
+    assert request_ids_in(api_response) == {"r-accepted"}
+    assert request_ids_in({"body": "{not json", "request_id": 7}) == set()
