@@ -7,6 +7,8 @@ moto. Three kinds are answered here instead, because moto cannot run them:
 - Bedrock runtime, Bedrock customization jobs and SageMaker training jobs: the stand-ins;
 - SQS StartMessageMoveTask / ListMessageMoveTasks (dead-letter queue redrive), which moto lacks;
 - Lambda List/GetEventSourceMapping: the SQS event sources the local pollers serve;
+- a user pool's JWKS: the local cloud's own signing key (`agenthub.local.signing`), not moto's;
+- S3 POST uploads (presigned POSTs): their policy is enforced first (`agenthub.local.uploads`);
 - `/_agenthub/...`: the local cloud's control API (fault rules, health).
 
 moto's Step Functions interpreter calls services back at `localhost:$MOTO_PORT`, so executions
@@ -31,7 +33,7 @@ import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from agenthub.local import local_client, moto_adapter
+from agenthub.local import LOCAL_ACCESS_KEY, local_client, moto_adapter, uploads
 from agenthub.local.deploy import EventSourceSpec
 from agenthub.local.functions import FunctionHost, FunctionNotFound, InjectedFault, Throttled
 from agenthub.local.standins import StandIns, _signing_service
@@ -41,6 +43,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 _MOVE_TASK_TARGETS = ("AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _MAPPINGS_PATH = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
+_JWKS_PATH = re.compile(r"^/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json$")
 
 
 class PortInUse(RuntimeError):
@@ -74,6 +77,8 @@ class Emulator:
         self._moto = DomainDispatcherApplication(create_backend_app)
         self.functions: FunctionHost | None = None
         self.event_sources: list[EventSourceSpec] = []
+        # The user pools' JWKS (every pool of a local cloud signs with its one key); None: moto's.
+        self.jwks: dict[str, Any] | None = None
         self._server = bind(host, port, self)
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
@@ -118,11 +123,16 @@ class Emulator:
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
         target = headers.get("x-amz-target", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        bucket = uploads.upload_bucket(method, path, headers.get("content-type", ""))
+        if bucket is not None:
+            return self._upload(environ, start_response, bucket, headers.get("content-type", ""))
         ours = (
             path.startswith("/_agenthub/")
             or target in _MOVE_TASK_TARGETS
             or _INVOKE_PATH.match(path)
             or _MAPPINGS_PATH.match(path)
+            or (self.jwks is not None and _JWKS_PATH.match(path))
             or headers.get("x-amz-target", "").startswith("SageMaker.")
             or _signing_service(headers.get("authorization", "")) == "bedrock"
         )
@@ -130,7 +140,6 @@ class Emulator:
             return self._moto(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
-        method = environ.get("REQUEST_METHOD", "GET")
         if _MAPPINGS_PATH.match(path) and method == "GET":
             answer: tuple[int, dict[str, str], bytes] | None = self._mappings(
                 path, parse_qs(environ.get("QUERY_STRING", ""))
@@ -140,6 +149,10 @@ class Emulator:
         if answer is None:
             environ["wsgi.input"] = io.BytesIO(body)
             return self._moto(environ, start_response)
+        return self._respond(start_response, answer)
+
+    @staticmethod
+    def _respond(start_response: Any, answer: tuple[int, dict[str, str], bytes]) -> list[bytes]:
         status, response_headers, payload = answer
         # Every AWS response names its request; botocore reads it into ResponseMetadata.
         response_headers = {"x-amzn-RequestId": str(uuid.uuid4()), **response_headers}
@@ -148,6 +161,17 @@ class Emulator:
             [*response_headers.items(), ("Content-Length", str(len(payload)))],
         )
         return [payload]
+
+    def _upload(self, environ: dict[str, Any], start_response: Any, bucket: str, content_type: str) -> Any:
+        """A POST upload: refused here as S3 would refuse it, or handed to moto to store."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        # The local cloud's clients and functions all sign with the one local key pair.
+        refused = uploads.refusal(bucket, body, content_type, {LOCAL_ACCESS_KEY: LOCAL_ACCESS_KEY})
+        if refused is not None:
+            return self._respond(start_response, refused)
+        environ["wsgi.input"] = io.BytesIO(body)
+        return self._moto(environ, start_response)
 
     def _mappings(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
         """ListEventSourceMappings and GetEventSourceMapping, as Lambda answers them."""
@@ -202,6 +226,8 @@ class Emulator:
     ) -> tuple[int, dict[str, str], bytes] | None:
         if path.startswith("/_agenthub/"):
             return self._control(method, path, body)
+        if self.jwks is not None and _JWKS_PATH.match(path):
+            return 200, {"Content-Type": "application/json"}, json.dumps(self.jwks).encode()
         invoke = _INVOKE_PATH.match(path)
         if invoke and method == "POST":
             return self._invoke(unquote(invoke.group(1)), headers, body)
