@@ -118,4 +118,4 @@ deploy: build
 	$(BIN)/sam deploy --guided
 
 clean:
-	rm -rf $(VENV) node_modules .aws-sam build .agenthub .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .aws-sam build .agenthub .pytest_cache .mypy_cache .ruff_cache .hypothesis
