@@ -327,7 +327,9 @@ class LocalApi:
         if route.validate_body and route.body_schema is not None:
             try:
                 document = json.loads(body or b"null")
-            except ValueError as error:  # not JSON, or not even UTF-8 text
+            # Not JSON, not even UTF-8 text, or nested past Python's recursion limit (which API
+            # Gateway's validator refuses like any other unreadable body).
+            except (ValueError, RecursionError) as error:
                 raise GatewayError(
                     "BAD_REQUEST_BODY", "Invalid request body", "Invalid request body"
                 ) from error
