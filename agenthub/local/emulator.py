@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -41,6 +42,7 @@ from agenthub.local.standins import StandIns, _signing_service
 # One line per request from every server on loopback would drown what the local cloud reports.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 _MOVE_TASK_TARGETS = ("AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks")
+_START_EXECUTION = "AWSStepFunctions.StartExecution"
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _MAPPINGS_PATH = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
 _JWKS_PATH = re.compile(r"^/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json$")
@@ -87,6 +89,11 @@ class Emulator:
         self._move_tasks: list[dict[str, Any]] = []
         self._started_at = time.time()
         self._previous_moto_port: str | None = None
+        # StartExecution calls by (state machine, execution name). moto, like a Standard workflow,
+        # answers a repeated start with the execution it has; AWS starts an Express workflow again,
+        # so a count above one for an Express one is an execution the hub would have run twice.
+        self.execution_starts: Counter[tuple[str, str]] = Counter()
+        self._starts_lock = threading.Lock()
 
     def client(self, service: str) -> Any:
         return local_client(service, self.region, self.url)
@@ -124,6 +131,8 @@ class Emulator:
             headers["content-type"] = environ["CONTENT_TYPE"]
         target = headers.get("x-amz-target", "")
         method = environ.get("REQUEST_METHOD", "GET")
+        if target == _START_EXECUTION:
+            self._count_start(environ)
         bucket = uploads.upload_bucket(method, path, headers.get("content-type", ""))
         if bucket is not None:
             return self._upload(environ, start_response, bucket, headers.get("content-type", ""))
@@ -173,6 +182,18 @@ class Emulator:
         environ["wsgi.input"] = io.BytesIO(body)
         return self._moto(environ, start_response)
 
+    def _count_start(self, environ: dict[str, Any]) -> None:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            start = json.loads(body)
+            key = (str(start["stateMachineArn"]), str(start.get("name", "")))
+        except (ValueError, KeyError, TypeError):
+            return  # moto answers it as the malformed request it is
+        with self._starts_lock:
+            self.execution_starts[key] += 1
+
     def _mappings(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
         """ListEventSourceMappings and GetEventSourceMapping, as Lambda answers them."""
         json_headers = {"Content-Type": "application/json"}
@@ -219,7 +240,7 @@ class Emulator:
     def invoke_fault(self, function_name: str, payload: bytes) -> InjectedFault | None:
         """The fault rule (operation "Invoke") that applies to this invocation, if any."""
         rule = self.standins.rule_for("Invoke", payload.decode(errors="replace"), function_name)
-        return InjectedFault(rule.error, rule.message) if rule and rule.error else None
+        return InjectedFault(rule.error, rule.message, rule.after_effect) if rule and rule.error else None
 
     def _answer(
         self, method: str, path: str, headers: dict[str, str], body: bytes
