@@ -30,7 +30,7 @@ from agenthub.local.deploy import Deployer, DeploymentError, Stack
 from agenthub.local.emulator import Emulator, bind
 from agenthub.local.functions import FunctionHost
 from agenthub.local.pollers import SqsPoller
-from agenthub.local.signing import load_signing_key, public_jwks, write_private
+from agenthub.local.signing import load_signing_key, private_file, public_jwks
 from agenthub.template import DEFAULT_TEMPLATE, TemplateError, translate
 
 log = logging.getLogger("agenthub.local")
@@ -295,5 +295,5 @@ class LocalCloud:
         state_dir = self.config.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         # Local users' passwords derive from it: readable by its owner only, like the signing key.
-        write_private(state_dir / "local-secret", secrets.token_hex(16))
+        private_file(state_dir / "local-secret", lambda: secrets.token_hex(16))
         (state_dir / "local.json").write_text(json.dumps(self.info(), indent=2, default=str) + "\n")

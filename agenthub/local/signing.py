@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +23,34 @@ PRIVATE_MODE = 0o600
 KEY_BITS = 2048  # what Cognito's own user pool keys use
 
 
-def write_private(path: Path, text: str) -> bool:
-    """Creates `path` readable and writable by its owner only; False (and nothing written) if it exists.
+def private_file(path: Path, make: Callable[[], str]) -> str:
+    """The text of `path`, a file readable and writable by its owner only, made by `make` if missing.
 
-    The mode is given to open(2) itself, so the file is never readable by others, not even briefly.
+    A new file gets its mode from open(2) itself, so it is never readable by others, not even
+    briefly; one whose mode was loosened since (a restore, a careless chmod) is tightened again.
     """
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
-    except FileExistsError:
-        return False
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        out.write(text)
-    return True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        text = make()
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+        except FileExistsError:
+            pass  # made meanwhile by another process: read theirs
+        else:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                out.write(text)
+            return text
+    os.chmod(path, PRIVATE_MODE)
+    return path.read_text(encoding="utf-8")
 
 
 def load_signing_key(state_dir: Path) -> RSAKey:
     """The state folder's signing key, made on first use."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / KEY_FILE
-    if not path.exists():
-        key = RSAKey.generate_key(KEY_BITS, auto_kid=True)
-        if write_private(path, json.dumps(key.as_dict(private=True))):
-            return key
-    # A copy whose mode was loosened (a restore, a careless chmod) is tightened again.
-    os.chmod(path, PRIVATE_MODE)
-    return RSAKey.import_key(json.loads(path.read_text(encoding="utf-8")))
+    made = private_file(
+        state_dir / KEY_FILE,
+        lambda: json.dumps(RSAKey.generate_key(KEY_BITS, auto_kid=True).as_dict(private=True)),
+    )
+    return RSAKey.import_key(json.loads(made))
 
 
 def public_jwks(key: RSAKey) -> dict[str, Any]:
