@@ -114,6 +114,7 @@ def local_soak(args: argparse.Namespace) -> int:
         callers=args.callers,
         rate=args.rate,
         timeout=args.timeout,
+        subscriber_timeout=args.subscriber_timeout,
     )
     # The pollers warn of every failed batch; under injected faults that is the point, not news.
     logging.getLogger("agenthub.local.pollers").setLevel(logging.ERROR)
@@ -266,6 +267,12 @@ def parser() -> argparse.ArgumentParser:
     soak.add_argument("--rate", type=float, default=8.0, help="requests sent a second")
     soak.add_argument(
         "--timeout", type=float, help="seconds to wait for draining (default: 120 + 0.5 a request)"
+    )
+    soak.add_argument(
+        "--subscriber-timeout",
+        type=int,
+        default=15,
+        help="the hub subscribers' function and visibility timeout, in seconds",
     )
     soak.add_argument("--json", action="store_true", help="print the report as one JSON object")
     soak.set_defaults(run=local_soak)

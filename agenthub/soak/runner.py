@@ -75,6 +75,18 @@ class SoakSettings:
     concurrency: int = 8
     timeout: float | None = None  # for draining; by default 120 s plus half a second a request
     state_dir: Path | None = None
+    # The hub subscribers' function timeout and queue visibility timeout. The local cloud's 5 s
+    # (samconfig.toml) gets a poison message to its DLQ in seconds; under a long soak on a loaded
+    # laptop a healthy batch can take longer than that, time out and be dead-lettered for nothing.
+    subscriber_timeout: int = 15
+
+    def overrides(self) -> dict[str, str]:
+        timeout = str(self.subscriber_timeout)
+        return {
+            **OVERRIDES,
+            "SubscriberTimeoutSeconds": timeout,
+            "SubscriberVisibilityTimeoutSeconds": timeout,
+        }
 
     def drain_timeout(self) -> float:
         return self.timeout if self.timeout is not None else 120 + 0.5 * self.requests
@@ -118,7 +130,12 @@ class Soak:
         """Starts a local cloud of its own, runs the soak on it, stops it, and returns the report."""
         state_dir = self.settings.state_dir or Path(tempfile.mkdtemp(prefix="agenthub-soak-"))
         cloud = LocalCloud(
-            LocalCloudConfig(api_port=0, emulator_port=0, state_dir=state_dir, parameter_overrides=OVERRIDES)
+            LocalCloudConfig(
+                api_port=0,
+                emulator_port=0,
+                state_dir=state_dir,
+                parameter_overrides=self.settings.overrides(),
+            )
         )
         started = time.monotonic()
         cloud.start()
@@ -170,6 +187,7 @@ class _Run:
                 "seed": self.settings.seed,
                 "callers": self.settings.callers,
                 "rate": self.settings.rate,
+                "subscriber_timeout": self.settings.subscriber_timeout,
                 "pipelines": {pipeline.name: mix[pipeline.name] for pipeline in PIPELINES},
             },
         )

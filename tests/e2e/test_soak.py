@@ -1,5 +1,6 @@
 """A small soak with a fixed seed, as `make test` runs it: `agenthub local soak` in its own process
-(its own local cloud, state folder and ports), and its report's verdict.
+(its own local cloud, state folder and ports), and its report's verdict. It keeps the local cloud's
+5-second subscriber timeouts, so a crashed trigger's message comes back in seconds.
 
 docs/reliability.md: the pipeline cases 13-15, 18, 20 and 21 under load together, and case 1
 (raced sends with the same key). The README quotes a run of 1,000 requests at a 10% fault rate.
@@ -21,7 +22,7 @@ REQUIRED = {
 def test_a_small_soak_with_faults_loses_nothing_and_does_nothing_twice() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "agenthub.cli", "local", "soak", "--requests", "24", "--fault-rate", "0.35",
-         "--seed", "2914", "--rate", "6", "--timeout", "60", "--json"],
+         "--seed", "2914", "--rate", "6", "--timeout", "60", "--subscriber-timeout", "5", "--json"],
         capture_output=True, text=True, timeout=170, check=False,
     )  # fmt: skip
 
