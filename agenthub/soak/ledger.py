@@ -118,6 +118,9 @@ def report(
         "dead_lettered_unplanned": outcome["dead_lettered_unplanned"],
         "planned_failure_succeeded": outcome["planned_failure_succeeded"],
         **duplicates,
+        "duplicate_execution_names": sorted(
+            name for name, count in observed.express_starts.items() if count > 1
+        ),
         "dlq_messages": observed.dlq_messages,
         # Where they are: a dead-lettered core-writer message of a request that still ended is an
         # event missing from its history, not a lost request.

@@ -343,7 +343,9 @@ class _Run:
         """Publishes the request's request.accepted again, exactly as the front door published it
         (rebuilt from the catalog: the same event id, time and payload), as SNS may deliver twice."""
         dynamodb = self.cloud.emulator.client("dynamodb")
-        deadline = time.monotonic() + 60
+        # Until the core writer has recorded the acceptance, there is nothing to publish again; under
+        # a long soak its queue can run minutes behind.
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             item = dynamodb.get_item(
                 TableName=self.cloud.stack.outputs["CatalogTable"],
