@@ -116,6 +116,8 @@ def local_soak(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         subscriber_timeout=args.subscriber_timeout,
     )
+    if args.kill_targets:
+        settings.kill_targets = tuple(args.kill_targets.split(","))
     # The pollers warn of every failed batch; under injected faults that is the point, not news.
     logging.getLogger("agenthub.local.pollers").setLevel(logging.ERROR)
     try:
@@ -273,6 +275,11 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=15,
         help="the hub subscribers' function and visibility timeout, in seconds",
+    )
+    soak.add_argument(
+        "--kill-targets",
+        help="comma-separated logical ids of the functions whose workers may be killed "
+        "(default: the front door, the core writer and the pipeline triggers)",
     )
     soak.add_argument("--json", action="store_true", help="print the report as one JSON object")
     soak.set_defaults(run=local_soak)

@@ -79,6 +79,7 @@ class SoakSettings:
     # (samconfig.toml) gets a poison message to its DLQ in seconds; under a long soak on a loaded
     # laptop a healthy batch can take longer than that, time out and be dead-lettered for nothing.
     subscriber_timeout: int = 15
+    kill_targets: tuple[str, ...] = KILL_TARGETS  # logical ids of the functions whose workers may be killed
 
     def overrides(self) -> dict[str, str]:
         timeout = str(self.subscriber_timeout)
@@ -329,8 +330,9 @@ class _Run:
         self._actions.append(thread)
 
     def _kill_a_busy_worker(self) -> None:
-        """Kills a worker that is running an invocation right now, of one of KILL_TARGETS."""
-        pools = [self.cloud.functions.pool(self.cloud.stack.function(name).name) for name in KILL_TARGETS]
+        """Kills a worker that is running an invocation right now, of one of the kill targets."""
+        targets = self.settings.kill_targets
+        pools = [self.cloud.functions.pool(self.cloud.stack.function(name).name) for name in targets]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             for pool in self._rng.sample(pools, len(pools)):
