@@ -5,6 +5,9 @@ agenthub local token [--user NAME]  print an access token for a local user
 agenthub local invoke ID [-e EVENT] run one function's handler with an event, as sam local invoke
 agenthub local event EVENT          a sample event with its ${...} names resolved
 agenthub local reset                wipe the local cloud's saved state
+agenthub local soak --requests N --fault-rate R [--seed S] [--json]
+                                    a local cloud of its own under load and faults, and a ledger
+agenthub redrive QUEUE [--stack S]  move a dead-letter queue's messages back (local cloud or stack)
 agenthub demo                       start the local cloud, send the sample requests, report
 agenthub template translate [OUT]   the SAM-translated template, as JSON
 agenthub iam check [--needs]        what each role must allow, checked against what it allows
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -191,6 +195,74 @@ def local_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def local_soak(args: argparse.Namespace) -> int:
+    from agenthub.local.cloud import LocalCloudError
+    from agenthub.soak.runner import Soak, SoakSettings
+
+    if args.requests < 1 or not 0 <= args.fault_rate <= 1:
+        return _fail("--requests must be at least 1 and --fault-rate within 0..1", EXIT_USAGE)
+    settings = SoakSettings(
+        requests=args.requests,
+        fault_rate=args.fault_rate,
+        seed=args.seed,
+        callers=args.callers,
+        rate=args.rate,
+        timeout=args.timeout,
+        subscriber_timeout=args.subscriber_timeout,
+    )
+    if args.kill_targets:
+        settings.kill_targets = tuple(args.kill_targets.split(","))
+    # The pollers warn of every failed batch; under injected faults that is the point, not news.
+    logging.getLogger("agenthub.local.pollers").setLevel(logging.ERROR)
+    try:
+        result = Soak(settings).run()
+    except LocalCloudError as error:
+        return _fail(str(error), EXIT_USAGE)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for name, value in result.items():
+            print(f"{name}: {json.dumps(value)}")
+    return 0 if result["ok"] else 1
+
+
+def redrive(args: argparse.Namespace) -> int:
+    from agenthub.redrive import DeployedStack, LocalStack, RedriveError
+    from agenthub.redrive import redrive as move_back
+
+    finder: DeployedStack | LocalStack
+    if args.stack:
+        import boto3
+
+        region = {"region_name": args.region} if args.region else {}
+        finder = DeployedStack(
+            args.stack, boto3.client("cloudformation", **region), boto3.client("sqs", **region)
+        )
+    else:
+        from agenthub.local import local_client
+        from agenthub.local.tokens import LocalTokenError, load_info
+
+        try:
+            info = load_info(state_dir())
+        except LocalTokenError as error:
+            return _fail(f"{error}, or name a deployed stack with --stack")
+        finder = LocalStack(info["stack_name"], local_client("sqs", info["region"], info["endpoint_url"]))
+    try:
+        queues = finder.find(args.queue)
+        results = [move_back(finder.sqs, queue, wait_seconds=args.wait) for queue in queues]
+    except RedriveError as error:
+        return _fail(str(error))
+    for result in results:
+        if result.status == "EMPTY":
+            print(f"{result.queue.name}: nothing to redrive")
+        else:
+            reason = f": {result.failure}" if result.failure else ""
+            print(
+                f"{result.queue.name}: {result.moved} message(s) moved back, {result.status.lower()}{reason}"
+            )
+    return 0 if all(result.status in ("EMPTY", "COMPLETED") for result in results) else 1
+
+
 def demo(args: argparse.Namespace) -> int:
     from agenthub.demo import run_demo
 
@@ -245,6 +317,42 @@ def _add_cloud_options(parser: argparse.ArgumentParser, default_port: int) -> No
     parser.add_argument(
         "--concurrency", type=int, default=2, help="worker processes per function (beyond it, calls wait)"
     )
+
+
+def _add_soak_command(local: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    soak = local.add_parser(
+        "soak",
+        help="start a local cloud of its own, send it requests with faults, and report what became of them",
+        description="Sends --requests requests across every pipeline from several callers (some twice at "
+        "once with the same Idempotency-Key), injects faults into --fault-rate of them (Bedrock throttling, "
+        "5xx and timeouts; task crashes and timeouts; trigger and core-writer crashes; workers killed "
+        "mid-batch; hub redelivery), waits for the work to drain, and prints what became of every 202. "
+        "Exits 0 only when nothing was lost, nothing failed unexpectedly and nothing happened twice.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    soak.add_argument("--requests", type=int, required=True)
+    soak.add_argument("--fault-rate", type=float, required=True, help="the share of requests given a fault")
+    soak.add_argument(
+        "--seed", type=int, default=1, help="the plan (pipelines, callers, faults) is fixed by it"
+    )
+    soak.add_argument("--callers", type=int, default=4)
+    soak.add_argument("--rate", type=float, default=8.0, help="requests sent a second")
+    soak.add_argument(
+        "--timeout", type=float, help="seconds to wait for draining (default: 120 + 0.5 a request)"
+    )
+    soak.add_argument(
+        "--subscriber-timeout",
+        type=int,
+        default=15,
+        help="the hub subscribers' function and visibility timeout, in seconds",
+    )
+    soak.add_argument(
+        "--kill-targets",
+        help="comma-separated logical ids of the functions whose workers may be killed "
+        "(default: the front door, the core writer and the pipeline triggers)",
+    )
+    soak.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    soak.set_defaults(run=local_soak)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -317,11 +425,28 @@ def parser() -> argparse.ArgumentParser:
     )
     token.set_defaults(run=local_token)
 
+    _add_soak_command(local)
+
     run = commands.add_parser(
         "demo", help="start the local cloud, send the sample requests, print what happened"
     )
     _add_cloud_options(run, 0)
     run.set_defaults(run=demo)
+
+    moving = commands.add_parser(
+        "redrive",
+        help="move a dead-letter queue's messages back to their queue (SQS StartMessageMoveTask)",
+        description="Redrives a hub subscriber's dead-letter queue, in the local cloud (default) or in a "
+        "deployed stack (--stack), and waits until SQS reports the move done.",
+    )
+    moving.add_argument(
+        "queue",
+        help="a subscriber's logical id (PreprocessSubscriber), a queue name, URL or ARN, or 'all'",
+    )
+    moving.add_argument("--stack", help="the name of a deployed stack (default: the running local cloud)")
+    moving.add_argument("--region", help="the deployed stack's region (default: your AWS configuration's)")
+    moving.add_argument("--wait", type=float, default=300, help="seconds to wait for the move to finish")
+    moving.set_defaults(run=redrive)
 
     template = commands.add_parser("template", help="the template").add_subparsers(
         dest="template_command", required=True

@@ -38,7 +38,11 @@ _DEFAULT_STATUS = {
     "THROTTLED": 429,
     "INTEGRATION_FAILURE": 502,
     "API_CONFIGURATION_ERROR": 500,
+    # The local cloud's own: API Gateway never stops, but a local cloud does, under a client's feet.
+    "LOCAL_CLOUD_STOPPING": 503,
 }
+# What a call in flight while the local cloud stops is told: come back (to the next local cloud).
+STOPPING_RETRY_AFTER_SECONDS = "1"
 
 
 @dataclass
@@ -185,6 +189,20 @@ class LocalApi:
         )
         self._access_log = access_log.open("a", encoding="utf-8") if access_log else None
         self._log_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def begin_stopping(self) -> None:
+        """From now on every API call, and every call whose function is cut short, is answered 503
+        with Retry-After: the caller's retry is what a client of a stopping service should do, where
+        429 would blame its rate and 502 the function."""
+        self._stopping.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Waits until no API call is in flight (their answers written); False if `timeout` passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -197,14 +215,20 @@ class LocalApi:
         }
         if request.path.startswith("/oauth2/") or request.path == "/login":
             return self._oauth(request)(environ, start_response)
-        else:
+        with self._idle:
+            self._in_flight += 1
+        try:
             try:
                 response = self._serve(request, context)
             except GatewayError as error:
                 context["error"] = error.message
                 response = self._gateway_response(error)
-        self._log_access(request, response, context, started)
-        return response(environ, start_response)
+            self._log_access(request, response, context, started)
+            return response(environ, start_response)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
 
     # -- OAuth2 endpoints ---------------------------------------------------------------------
 
@@ -232,6 +256,7 @@ class LocalApi:
     # -- the API ------------------------------------------------------------------------------
 
     def _serve(self, request: Request, context: dict[str, Any]) -> Response:
+        self._refuse_if_stopping()
         prefix = f"/{self.stage.name}"
         if not request.path.startswith(prefix + "/"):
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
@@ -250,12 +275,20 @@ class LocalApi:
         try:
             result = self._functions.invoke(route.function_arn, json.dumps(event).encode())
         except Throttled as error:
+            # A function host that is stopping refuses new invocations as a throttle.
+            self._refuse_if_stopping()
             raise GatewayError("THROTTLED", "Rate Exceeded.") from error
         except FunctionNotFound as error:
             raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error") from error
         if result.function_error:
+            # Stopping kills the workers, so an invocation in flight ends as a runtime exit.
+            self._refuse_if_stopping()
             raise GatewayError("INTEGRATION_FAILURE", "Internal server error")
         return self._proxy_response(result.payload)
+
+    def _refuse_if_stopping(self) -> None:
+        if self._stopping.is_set():
+            raise GatewayError("LOCAL_CLOUD_STOPPING", "The local cloud is stopping; retry")
 
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         for route in self._routes:
@@ -294,7 +327,9 @@ class LocalApi:
         if route.validate_body and route.body_schema is not None:
             try:
                 document = json.loads(body or b"null")
-            except ValueError as error:  # not JSON, or not even UTF-8 text
+            # Not JSON, not even UTF-8 text, or nested past Python's recursion limit (which API
+            # Gateway's validator refuses like any other unreadable body).
+            except (ValueError, RecursionError) as error:
                 raise GatewayError(
                     "BAD_REQUEST_BODY", "Invalid request body", "Invalid request body"
                 ) from error
@@ -409,6 +444,8 @@ class LocalApi:
         for name, value in configured.get("responseParameters", {}).items():
             if name.startswith("gatewayresponse.header."):
                 response.headers[name[len("gatewayresponse.header.") :]] = str(value).strip("'")
+        if error.response_type == "LOCAL_CLOUD_STOPPING":
+            response.headers["Retry-After"] = STOPPING_RETRY_AFTER_SECONDS
         return response
 
     def _log_access(

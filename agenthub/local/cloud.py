@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer
 
 from agenthub import LOCAL_STATE_DIR, PROJECT_ROOT
@@ -36,6 +37,7 @@ from agenthub.local.emulator import CFN_RESPONSES, Emulator, bind
 from agenthub.local.functions import FunctionHost
 from agenthub.local.pollers import SqsPoller
 from agenthub.local.sample_events import resource_table
+from agenthub.local.signing import load_signing_key, private_file, public_jwks
 from agenthub.local.snapshot import Interrupted
 from agenthub.template import DEFAULT_TEMPLATE, TemplateError, load_sam_template, translate
 
@@ -50,6 +52,8 @@ LOCAL_CONFIG_ENV = "localcloud"
 ACCOUNT_ID = "123456789012"
 # How long stopping waits for the pollers once their deliveries have been cut short.
 POLLER_STOP_SECONDS = 5
+# How long stopping waits for the API calls in flight to be answered (503) once their functions stop.
+API_DRAIN_SECONDS = 2
 
 
 class LocalCloudError(RuntimeError):
@@ -147,6 +151,8 @@ class LocalCloud:
         try:
             self._log_emulator_to_file(config.state_dir / "logs" / "emulator.log")
             emulator = self.emulator = Emulator(config.region, ACCOUNT_ID, config.host, emulator_port)
+            signing_key = load_signing_key(config.state_dir)
+            emulator.jwks = public_jwks(signing_key)
             # Over a restored state, the deployer's creates adopt what exists (agenthub.local.adopt).
             deployer = Deployer(
                 translation,
@@ -180,7 +186,7 @@ class LocalCloud:
             emulator.functions = functions
             emulator.event_sources = list(stack.event_sources)
             self.stacks[stack.name] = stack
-            self.api = self._local_api(stack, emulator, functions, logs)
+            self.api = self._local_api(stack, emulator, functions, logs, signing_key)
             self._start_pollers(stack, emulator, functions)
             for tool_template in self._tool_templates():
                 self.deploy_stack(tool_template)
@@ -353,13 +359,15 @@ class LocalCloud:
             emulator_log.addHandler(handler)
         emulator_log.propagate = False
 
-    def _local_api(self, stack: Stack, emulator: Emulator, functions: FunctionHost, logs: Path) -> LocalApi:
+    def _local_api(
+        self, stack: Stack, emulator: Emulator, functions: FunctionHost, logs: Path, signing_key: RSAKey
+    ) -> LocalApi:
         apis = list(stack.rest_apis.values())
         if len(apis) != 1 or len(apis[0].stages) != 1:
             raise LocalCloudError("the local cloud serves templates with exactly one REST API stage")
         (api,) = apis
         (stage,) = api.stages.values()
-        cognito = LocalCognito(emulator.client("cognito-idp"), self.config.region, emulator.url)
+        cognito = LocalCognito(emulator.client("cognito-idp"), self.config.region, emulator.url, signing_key)
         return LocalApi(
             api,
             stage,
@@ -387,6 +395,8 @@ class LocalCloud:
                 self._pollers.append(poller)
 
     def stop(self) -> None:
+        if self.api is not None:
+            self.api.begin_stopping()
         if self.console is not None:
             self.console.stop()
             self.console = None
@@ -405,6 +415,8 @@ class LocalCloud:
         if self.functions is not None:
             self.functions.stop()
             self.functions = None
+        if self.api is not None:
+            self.api.wait_idle(API_DRAIN_SECONDS)
         deadline = time.monotonic() + POLLER_STOP_SECONDS
         for poller in self._pollers:
             poller.join(deadline)
@@ -492,7 +504,6 @@ class LocalCloud:
     def _write_state(self) -> None:
         state_dir = self.config.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        secret_file = state_dir / "local-secret"
-        if not secret_file.exists():
-            secret_file.write_text(secrets.token_hex(16))
+        # Local users' passwords derive from it: readable by its owner only, like the signing key.
+        private_file(state_dir / "local-secret", lambda: secrets.token_hex(16))
         (state_dir / "local.json").write_text(json.dumps(self.info(), indent=2, default=str) + "\n")

@@ -1,24 +1,29 @@
 """What moto's Cognito lacks for the hub: the OAuth2 endpoints that issue scoped access tokens.
 
-moto signs tokens with a fixed key and serves the pool's JWKS, but has no hosted login or token
-endpoint, and always puts `aws.cognito.signin.user.admin` in the scope. Real Cognito gives the
-resource-server scopes only to tokens from its OAuth2 endpoints: the authorization code grant
-(PKCE) for people and client credentials for machines. This module provides those endpoints,
-with the scopes real Cognito would grant, signed with the key moto serves in the pool's JWKS:
+moto has no hosted login or token endpoint, and always puts `aws.cognito.signin.user.admin` in
+the scope. Real Cognito gives the resource-server scopes only to tokens from its OAuth2 endpoints:
+the authorization code grant (PKCE) for people and client credentials for machines. This module
+provides those endpoints, with the scopes real Cognito would grant, signed with the local cloud's
+own key (`agenthub.local.signing`: one per state folder, never the key moto ships), which the
+emulator serves as the pool's JWKS:
 
 - `GET /oauth2/authorize`: the hosted login page (a plain form).
 - `POST /login`: checks the user's password with the pool (moto), redirects with a code.
 - `POST /oauth2/token`: `authorization_code` (+ PKCE) and `client_credentials` grants.
 
 It also verifies tokens for the local API's authorizer, the way API Gateway's Cognito authorizer
-does: signature against the pool's JWKS, issuer, expiry, token use, and a client of the pool.
+does: signature against the pool's JWKS, issuer, expiry, token use, and a client of the pool. A
+token it cannot read, or that lacks a claim every Cognito access token carries, is refused (401),
+never an error of the local API's own.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import html
+import re
 import secrets
 import threading
 import time
@@ -28,13 +33,25 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
-from moto.utilities.utils import load_resource
 
 ACCESS_TOKEN_SECONDS = 3600
-_SIGNING_KEY_ID = "dummy"  # the kid in moto's served JWKS
+# Claims every Cognito access token carries, and their JSON types (a bool is not a number here).
+REQUIRED_ACCESS_CLAIMS: dict[str, type] = {
+    "sub": str,
+    "iss": str,
+    "client_id": str,
+    "token_use": str,
+    "scope": str,
+    "exp": int,
+    "iat": int,
+    "jti": str,
+}
+# An app client id as Cognito makes them (and as its API's ClientId accepts them).
+_CLIENT_ID = re.compile(r"^[\w+]{1,128}$")
 
 
 class AuthError(Exception):
@@ -63,11 +80,11 @@ def _pkce(verifier: str) -> str:
 
 
 class LocalCognito:
-    def __init__(self, cognito: Any, region: str, emulator_url: str) -> None:
+    def __init__(self, cognito: Any, region: str, emulator_url: str, signing_key: RSAKey) -> None:
         self._cognito = cognito
         self._region = region
         self._emulator_url = emulator_url
-        self._key = RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+        self._key = signing_key
         self._codes: dict[str, PendingCode] = {}
         self._jwks: dict[str, KeySet] = {}
         self._lock = threading.Lock()
@@ -78,6 +95,8 @@ class LocalCognito:
     # -- issuing ------------------------------------------------------------------------------
 
     def _client(self, pool_id: str, client_id: str) -> dict[str, Any]:
+        if not _CLIENT_ID.match(client_id):
+            raise AuthError("not an app client id", 401, "invalid_client")
         try:
             client: dict[str, Any] = self._cognito.describe_user_pool_client(
                 UserPoolId=pool_id, ClientId=client_id
@@ -106,8 +125,9 @@ class LocalCognito:
             raise AuthError(f"scopes not allowed for this client: {' '.join(refused)}", 400, "invalid_scope")
         return tuple(scopes)
 
-    def _sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode({"alg": "RS256", "kid": _SIGNING_KEY_ID}, claims, self._key)
+    def sign(self, claims: dict[str, Any]) -> str:
+        """A JWT of these claims, signed with the pool's key (the endpoints' tokens; tests' odd ones)."""
+        return jwt.encode({"alg": "RS256", "kid": self._key.kid}, claims, self._key)
 
     def access_token(
         self,
@@ -134,11 +154,11 @@ class LocalCognito:
         }
         if username:
             claims["username"] = username
-        return self._sign(claims)
+        return self.sign(claims)
 
     def id_token(self, pool_id: str, client_id: str, subject: str, username: str) -> str:
         now = int(time.time())
-        return self._sign(
+        return self.sign(
             {
                 "sub": subject,
                 "iss": self.issuer(pool_id),
@@ -189,7 +209,7 @@ class LocalCognito:
                 AuthParameters={"USERNAME": username, "PASSWORD": form.get("password", "")},
             )
             user = self._cognito.admin_get_user(UserPoolId=pool_id, Username=username)
-        except self._cognito.exceptions.ClientError as error:
+        except (ClientError, BotoCoreError) as error:  # BotoCoreError: an empty username or password
             raise AuthError("incorrect username or password", 401, "access_denied") from error
         subject = next(
             attribute["Value"] for attribute in user["UserAttributes"] if attribute["Name"] == "sub"
@@ -212,7 +232,11 @@ class LocalCognito:
     def token(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
         client_id, secret = form.get("client_id", ""), form.get("client_secret")
         if authorization and authorization.lower().startswith("basic "):
-            client_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
+            try:
+                credentials = base64.b64decode(authorization[6:], validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError) as error:
+                raise AuthError("malformed Basic credentials", 401, "invalid_client") from error
+            client_id, _, secret = credentials.partition(":")
         grant = form.get("grant_type")
         if grant == "client_credentials":
             return self._client_credentials(client_id, secret, form.get("scope"))
@@ -223,7 +247,9 @@ class LocalCognito:
     def _client_credentials(self, client_id: str, secret: str | None, scope: str | None) -> dict[str, Any]:
         pool_id = self._pool_for_client(client_id)
         client = self._client(pool_id, client_id)
-        if not client.get("ClientSecret") or not secrets.compare_digest(client["ClientSecret"], secret or ""):
+        # As bytes: compare_digest refuses a str with characters outside ASCII.
+        expected, offered = str(client.get("ClientSecret") or "").encode(), (secret or "").encode()
+        if not expected or not secrets.compare_digest(expected, offered):
             raise AuthError("invalid client credentials", 401, "invalid_client")
         if "client_credentials" not in client.get("AllowedOAuthFlows", []):
             raise AuthError("this client may not use client credentials", 400, "unauthorized_client")
@@ -270,20 +296,31 @@ class LocalCognito:
 
     def verify(self, token: str, pool_id: str) -> dict[str, Any]:
         """The token's claims, if it is an unexpired access token this pool issued to one of its clients."""
+        keys = self._keys(pool_id)
         try:
-            decoded = jwt.decode(token, self._keys(pool_id), algorithms=["RS256"])
-        except (JoseError, ValueError) as error:
+            decoded = jwt.decode(token, keys, algorithms=["RS256"])
+        # joserfc raises JoseError for what it recognises as bad, and ValueError, TypeError or
+        # KeyError from the JSON and base64 it reads on the way: each is a token nobody can verify.
+        except (JoseError, ValueError, TypeError, KeyError) as error:
             raise AuthError(f"the token cannot be verified: {error}") from error
         claims: dict[str, Any] = dict(decoded.claims)
-        if claims.get("iss") != self.issuer(pool_id):
+        for name, kind in REQUIRED_ACCESS_CLAIMS.items():
+            value = claims.get(name)
+            if not isinstance(value, kind) or isinstance(value, bool) or value == "":
+                raise AuthError(f"the token's {name} claim is missing or not a {kind.__name__}")
+        if claims["iss"] != self.issuer(pool_id):
             raise AuthError("the token was issued by another user pool")
-        if int(claims.get("exp", 0)) <= time.time():
+        if claims["exp"] <= time.time():
             raise AuthError("the token has expired")
         if claims.get("token_use") != "access":
             raise AuthError("scoped routes need an access token")
-        self._client(pool_id, str(claims.get("client_id", "")))
+        self._client(pool_id, claims["client_id"])
         return claims
 
 
 def parse_form(body: bytes) -> dict[str, str]:
-    return {name: values[-1] for name, values in parse_qs(body.decode(), keep_blank_values=True).items()}
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as error:
+        raise AuthError("the form is not UTF-8 text", 400) from error
+    return {name: values[-1] for name, values in parse_qs(text, keep_blank_values=True).items()}

@@ -7,6 +7,8 @@ moto. Three kinds are answered here instead, because moto cannot run them:
 - Bedrock runtime, Bedrock customization jobs and SageMaker training jobs: the stand-ins;
 - SQS StartMessageMoveTask / ListMessageMoveTasks (dead-letter queue redrive), which moto lacks;
 - Lambda List/GetEventSourceMapping: the SQS event sources the local pollers serve;
+- a user pool's JWKS: the local cloud's own signing key (`agenthub.local.signing`), not moto's;
+- S3 POST uploads (presigned POSTs): their policy is enforced first (`agenthub.local.uploads`);
 - `/_agenthub/...`: the local cloud's control API (fault rules, health, custom resources'
   answers, an invocation with its whole log for `agenthub local invoke`).
 
@@ -29,6 +31,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,7 +41,7 @@ import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from agenthub.local import local_client, moto_adapter
+from agenthub.local import LOCAL_ACCESS_KEY, local_client, moto_adapter, uploads
 from agenthub.local.deploy import EventSourceSpec
 from agenthub.local.functions import FunctionHost, FunctionNotFound, InjectedFault, Throttled
 from agenthub.local.standins import StandIns, _signing_service
@@ -46,10 +49,12 @@ from agenthub.local.standins import StandIns, _signing_service
 # One line per request from every server on loopback would drown what the local cloud reports.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 _MOVE_TASK_TARGETS = ("AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks")
+_START_EXECUTION = "AWSStepFunctions.StartExecution"
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 CFN_RESPONSES = "/_agenthub/cfn-responses/"
 _MAPPINGS_PATH = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
 LOG_TAIL_BYTES = 4096
+_JWKS_PATH = re.compile(r"^/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json$")
 
 
 class PortInUse(RuntimeError):
@@ -127,6 +132,8 @@ class Emulator:
         self._moto = DomainDispatcherApplication(create_backend_app)
         self.functions: FunctionHost | None = None
         self.event_sources: list[EventSourceSpec] = []
+        # The user pools' JWKS (every pool of a local cloud signs with its one key); None: moto's.
+        self.jwks: dict[str, Any] | None = None
         self._server = bind(host, port, self)
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
@@ -140,6 +147,11 @@ class Emulator:
         # Every request that may change state passes it; Lambda invocations (which run for as long
         # as their handler, and whose own AWS calls pass it) do not.
         self.gate = Gate()
+        # StartExecution calls by (state machine, execution name). moto, like a Standard workflow,
+        # answers a repeated start with the execution it has; AWS starts an Express workflow again,
+        # so a count above one for an Express one is an execution the hub would have run twice.
+        self.execution_starts: Counter[tuple[str, str]] = Counter()
+        self._starts_lock = threading.Lock()
 
     def client(self, service: str) -> Any:
         return local_client(service, self.region, self.url)
@@ -188,11 +200,18 @@ class Emulator:
 
     def _serve(self, environ: dict[str, Any], start_response: Any, path: str, headers: dict[str, str]) -> Any:
         target = headers.get("x-amz-target", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if target == _START_EXECUTION:
+            self._count_start(environ)
+        bucket = uploads.upload_bucket(method, path, headers.get("content-type", ""))
+        if bucket is not None:
+            return self._upload(environ, start_response, bucket, headers.get("content-type", ""))
         ours = (
             path.startswith("/_agenthub/")
             or target in _MOVE_TASK_TARGETS
             or _INVOKE_PATH.match(path)
             or _MAPPINGS_PATH.match(path)
+            or (self.jwks is not None and _JWKS_PATH.match(path))
             or headers.get("x-amz-target", "").startswith("SageMaker.")
             or _signing_service(headers.get("authorization", "")) == "bedrock"
         )
@@ -200,7 +219,6 @@ class Emulator:
             return self._moto(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
-        method = environ.get("REQUEST_METHOD", "GET")
         if _MAPPINGS_PATH.match(path) and method == "GET":
             answer: tuple[int, dict[str, str], bytes] | None = self._mappings(
                 path, parse_qs(environ.get("QUERY_STRING", ""))
@@ -210,6 +228,10 @@ class Emulator:
         if answer is None:
             environ["wsgi.input"] = io.BytesIO(body)
             return self._moto(environ, start_response)
+        return self._respond(start_response, answer)
+
+    @staticmethod
+    def _respond(start_response: Any, answer: tuple[int, dict[str, str], bytes]) -> list[bytes]:
         status, response_headers, payload = answer
         # Every AWS response names its request; botocore reads it into ResponseMetadata.
         response_headers = {"x-amzn-RequestId": str(uuid.uuid4()), **response_headers}
@@ -218,6 +240,29 @@ class Emulator:
             [*response_headers.items(), ("Content-Length", str(len(payload)))],
         )
         return [payload]
+
+    def _upload(self, environ: dict[str, Any], start_response: Any, bucket: str, content_type: str) -> Any:
+        """A POST upload: refused here as S3 would refuse it, or handed to moto to store."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        # The local cloud's clients and functions all sign with the one local key pair.
+        refused = uploads.refusal(bucket, body, content_type, {LOCAL_ACCESS_KEY: LOCAL_ACCESS_KEY})
+        if refused is not None:
+            return self._respond(start_response, refused)
+        environ["wsgi.input"] = io.BytesIO(body)
+        return self._moto(environ, start_response)
+
+    def _count_start(self, environ: dict[str, Any]) -> None:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            start = json.loads(body)
+            key = (str(start["stateMachineArn"]), str(start.get("name", "")))
+        except (ValueError, KeyError, TypeError):
+            return  # moto answers it as the malformed request it is
+        with self._starts_lock:
+            self.execution_starts[key] += 1
 
     def _mappings(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
         """ListEventSourceMappings and GetEventSourceMapping, as Lambda answers them."""
@@ -265,13 +310,15 @@ class Emulator:
     def invoke_fault(self, function_name: str, payload: bytes) -> InjectedFault | None:
         """The fault rule (operation "Invoke") that applies to this invocation, if any."""
         rule = self.standins.rule_for("Invoke", payload.decode(errors="replace"), function_name)
-        return InjectedFault(rule.error, rule.message) if rule and rule.error else None
+        return InjectedFault(rule.error, rule.message, rule.after_effect) if rule and rule.error else None
 
     def _answer(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes] | None:
         if path.startswith("/_agenthub/"):
             return self._control(method, path, body)
+        if self.jwks is not None and _JWKS_PATH.match(path):
+            return 200, {"Content-Type": "application/json"}, json.dumps(self.jwks).encode()
         invoke = _INVOKE_PATH.match(path)
         if invoke and method == "POST":
             return self._invoke(unquote(invoke.group(1)), headers, body)

@@ -295,6 +295,17 @@ class FunctionPool:
             with self._lock:
                 self._started.discard(worker)
 
+    def kill_busy_worker(self) -> bool:
+        """Kills a worker in the middle of an invocation, the way an execution environment dies of a
+        crash or running out of memory: its invocation ends as Runtime.ExitError. False when no
+        worker was busy. For fault injection (the soak)."""
+        with self._lock:
+            busy = [worker for worker in self._started if worker not in self._idle and worker.alive]
+        if not busy:
+            return False
+        busy[0].kill()
+        return True
+
     def warm(self) -> None:
         """Starts one execution environment ahead of the first invocation."""
         with self._lock:
@@ -361,6 +372,7 @@ class InjectedFault:
 
     error: str
     message: str = ""
+    after_effect: bool = False  # run the handler first, then answer with the error (a lost answer)
 
 
 class FunctionHost:
@@ -423,6 +435,8 @@ class FunctionHost:
         fault = self._faults(pool.spec.name, payload) if self._faults else None
         if fault is None:
             return pool.invoke_apart(payload, overrides) if overrides else pool.invoke(payload)
+        if fault.after_effect:
+            pool.invoke(payload)  # it did its work; the caller never hears so, and retries
         # What Lambda answers when the runtime crashes or times out, or the function is throttled.
         if fault.error == "TooManyRequestsException":
             raise Throttled(fault.message or f"{pool.spec.name}: throttled (injected by the local cloud)")

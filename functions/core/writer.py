@@ -99,7 +99,7 @@ class CoreWriter:
                     self._after_success(event, payload)
                 return
             # Another event of the same request won the race: read again after a jittered pause.
-            time.sleep(random.uniform(0, RACE_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 - jitter, not a secret
+            time.sleep(random.uniform(0, RACE_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 - jitter, not a secret  # nosec B311
         raise CatalogWriteConflict(f"request {event.request_id}: {MAX_WRITE_ATTEMPTS} lost write races")
 
     def _change_registry(self, event: HubEvent, payload: dict[str, Any]) -> None:

@@ -25,13 +25,18 @@ if TYPE_CHECKING:
 # still have time to answer (a front door's 503) after the retries. Attempts come from the
 # standard AWS_MAX_ATTEMPTS setting (3 unless a function's template entry says otherwise).
 _CONFIG = Config(retries={"mode": "standard"}, connect_timeout=2, read_timeout=4)
+# botocore presigns S3 URLs and POSTs with Signature Version 2 unless told otherwise, and S3 refuses
+# SigV2 for every bucket created after June 24, 2020, so the stack's own data lake would refuse the
+# dataset uploads and result links the front door hands out:
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingAWSSDK.html#UsingAWSSDK-sig2-deprecation
+_SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
 
 
 # Every client is typed by the accessor below: the IAM check (agenthub/iam) reads which AWS
 # operations a function calls from these types, so an untyped client would hide its calls.
 @cache
 def _client(service: str) -> Any:
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return boto3.client(service, config=_SERVICE_CONFIG.get(service, _CONFIG))  # type: ignore[call-overload]
 
 
 def bedrock() -> BedrockClient:

@@ -202,3 +202,41 @@ def stored_inputs(state_dir: Path, until: int) -> list[str]:
             if row["pk"]["S"].startswith("REQUEST#")
         )
     return stored
+
+
+def test_an_api_call_in_flight_when_local_up_is_stopped_gets_503_with_retry_after(
+    local_up: tuple[subprocess.Popen[str], str], state_dir: Path
+) -> None:
+    """Ctrl-C while a call is on its way to the front door: the caller is told to retry, not that it
+    was throttled (429) or that the function failed (502). The call is held on its way in by a fault
+    rule that delays the front door's invocation."""
+    process, url = local_up
+    info = json.loads((state_dir / "local.json").read_text())
+    token = run(["local", "token", "--user", "stopper"], state_dir).stdout.strip()
+    faults = f"{info['endpoint_url']}/_agenthub/faults"
+    rule = {"operation": "Invoke", "function": "FrontDoorFunction", "delay_seconds": 2}
+    assert requests.post(faults, json=rule, timeout=10).status_code == 201
+    answers: list[requests.Response] = []
+
+    def send() -> None:
+        answers.append(
+            requests.post(
+                f"{url}/v1/requests",
+                json={"pipeline": "preprocess", "input": {"text": "caught by the stop"}},
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "stop-1"},
+                timeout=30,
+            )
+        )
+
+    call = threading.Thread(target=send)
+    call.start()
+    deadline = time.monotonic() + 10
+    while not requests.get(faults, timeout=10).json()[0]["hits"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    call.join(30)
+
+    (answer,) = answers
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
+    assert process.wait(30) == 0

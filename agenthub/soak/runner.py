@@ -1,0 +1,531 @@
+"""Runs a soak against a local cloud of its own, and reads back what the local cloud did.
+
+Sending: each planned request is sent at its turn (`rate` a second, `concurrency` at a time) the way
+a careful client sends it: a 409, 429 or 5xx (a front door killed mid-request answers 502) is
+retried with the same Idempotency-Key, after its Retry-After. A raced request is sent by two
+threads at once with the same key. Faults: rules go to the stand-ins before sending; a worker kill
+or a hub redelivery is acted out a moment after its request is accepted. Draining: until every
+accepted request is terminal (or its message sits in a dead-letter queue), no subscriber queue
+holds a message and no execution runs, or the timeout passes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from agenthub import PROJECT_ROOT
+from agenthub.local.cloud import LocalCloud, LocalCloudConfig, NotRunning
+from agenthub.local.emulator import Emulator
+from agenthub.local.functions import FunctionHost
+from agenthub.local.stack import Stack
+from agenthub.local.standins import FaultRule
+from agenthub.local.tokens import user_token
+from agenthub.soak.ledger import TERMINAL, Accepted, Final, Observed, report
+from agenthub.soak.plan import (
+    HUB_REDELIVERY,
+    PIPELINES,
+    WORKER_KILLED,
+    Caller,
+    PlannedRequest,
+    plan_requests,
+)
+
+log = logging.getLogger("agenthub.soak")
+DATASET = PROJECT_ROOT / "events" / "customization" / "sft_dataset.jsonl"
+# The stage throttle would answer most of a soak 429; the soak is about what happens after a 202.
+OVERRIDES = {"ApiThrottleRateLimit": "10000", "ApiThrottleBurstLimit": "10000"}
+# A worker is killed in one of these: subscribers (their batch is redelivered) and the front door
+# (its caller gets a 502 and retries). Not task functions: a kill there would be one more failure
+# than a task fault planned within the retries, and the plan could not say what the request ends as.
+KILL_TARGETS = (
+    "FrontDoorFunction",
+    "CoreWriterFunction",
+    "PreprocessTriggerFunction",
+    "InvokeTriggerFunction",
+    "CustomizeTriggerFunction",
+)
+RETRIED_STATUSES = (409, 429, 500, 502, 503, 504)
+MAX_SENDS = 60  # a front door killed after publishing holds its key "in progress" for its timeout
+POLL_SECONDS = 2.0
+
+
+@dataclass
+class SoakSettings:
+    requests: int
+    fault_rate: float
+    seed: int = 1
+    callers: int = 4
+    rate: float = 8.0  # requests sent a second
+    concurrency: int = 8
+    timeout: float | None = None  # for draining; by default 120 s plus half a second a request
+    state_dir: Path | None = None
+    # The hub subscribers' function timeout and queue visibility timeout. The local cloud's 5 s
+    # (samconfig.toml) gets a poison message to its DLQ in seconds; under a long soak on a loaded
+    # laptop a healthy batch can take longer than that, time out and be dead-lettered for nothing.
+    subscriber_timeout: int = 15
+    kill_targets: tuple[str, ...] = KILL_TARGETS  # logical ids of the functions whose workers may be killed
+
+    def overrides(self) -> dict[str, str]:
+        timeout = str(self.subscriber_timeout)
+        return {
+            **OVERRIDES,
+            "SubscriberTimeoutSeconds": timeout,
+            "SubscriberVisibilityTimeoutSeconds": timeout,
+        }
+
+    def drain_timeout(self) -> float:
+        return self.timeout if self.timeout is not None else 120 + 0.5 * self.requests
+
+
+@dataclass
+class _Ledger:
+    accepted: dict[int, Accepted] = field(default_factory=dict)
+    refused: list[tuple[int, int, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _subject(token: str) -> str:
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    return str(claims["sub"])
+
+
+@dataclass(frozen=True)
+class _Cloud:
+    """The parts of a started local cloud the soak drives."""
+
+    api_url: str
+    info: dict[str, Any]
+    emulator: Emulator
+    stack: Stack
+    functions: FunctionHost
+
+    @classmethod
+    def of(cls, cloud: LocalCloud) -> _Cloud:
+        if cloud.emulator is None or cloud.stack is None or cloud.functions is None:
+            raise NotRunning("the local cloud is not running")
+        return cls(cloud.api_url, cloud.info(), cloud.emulator, cloud.stack, cloud.functions)
+
+
+class Soak:
+    def __init__(self, settings: SoakSettings, progress: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self._progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+
+    def run(self) -> dict[str, Any]:
+        """Starts a local cloud of its own, runs the soak on it, stops it, and returns the report."""
+        state_dir = self.settings.state_dir or Path(tempfile.mkdtemp(prefix="agenthub-soak-"))
+        cloud = LocalCloud(
+            LocalCloudConfig(
+                api_port=0,
+                emulator_port=0,
+                state_dir=state_dir,
+                parameter_overrides=self.settings.overrides(),
+            )
+        )
+        started = time.monotonic()
+        cloud.start()
+        try:
+            self._progress(f"soak: local cloud ready in {time.monotonic() - started:.0f}s ({state_dir})")
+            return _Run(self.settings, _Cloud.of(cloud), state_dir, self._progress).execute()
+        finally:
+            cloud.stop()
+
+
+class _Run:
+    def __init__(
+        self, settings: SoakSettings, cloud: _Cloud, state_dir: Path, progress: Callable[[str], None]
+    ) -> None:
+        self.settings = settings
+        self.cloud = cloud
+        self._state_dir = state_dir
+        self._progress = progress
+        self._ledger = _Ledger()
+        self._local = threading.local()
+        self._actions: list[threading.Thread] = []
+        self._rng = random.Random(settings.seed + 1)  # noqa: S311 - timing jitter, not a secret  # nosec B311
+        self._injected: Counter[str] = Counter()
+        # message id -> (subscriber, event type, request id) of every message read from the DLQs
+        self._dead_letters: dict[str, tuple[str, str, str]] = {}
+        self._rules: list[tuple[str, FaultRule]] = []  # (fault kind, the rule as the stand-ins hold it)
+
+    def execute(self) -> dict[str, Any]:
+        callers, tokens = self._sign_in(self._state_dir)
+        planned = plan_requests(
+            self.settings.requests, self.settings.fault_rate, self.settings.seed, list(callers.values())
+        )
+        self._install_rules(planned)
+        began = time.monotonic()
+        self._send_all(planned, tokens)
+        self._progress(f"soak: {len(planned)} requests sent in {time.monotonic() - began:.0f}s; draining")
+        observed = self._drain(began)
+        wall = time.monotonic() - began
+        accepted = sorted(self._ledger.accepted.values(), key=lambda entry: entry.planned.index)
+        mix = Counter(request.pipeline for request in planned)
+        return report(
+            accepted,
+            observed,
+            wall_seconds=wall,
+            refused=len(self._ledger.refused),
+            settings={
+                "requests": self.settings.requests,
+                "fault_rate": self.settings.fault_rate,
+                "seed": self.settings.seed,
+                "callers": self.settings.callers,
+                "rate": self.settings.rate,
+                "subscriber_timeout": self.settings.subscriber_timeout,
+                "pipelines": {pipeline.name: mix[pipeline.name] for pipeline in PIPELINES},
+            },
+        )
+
+    def _sign_in(self, state_dir: Path) -> tuple[dict[str, Caller], dict[str, str]]:
+        """Several callers, each signed in as a person would be and holding one uploaded dataset."""
+        info = self.cloud.info
+        callers, tokens = {}, {}
+        for number in range(self.settings.callers):
+            name = f"soak-caller-{number}"
+            token = tokens[name] = user_token(info, name, None, state_dir)
+            created = requests.post(
+                f"{self.cloud.api_url}/v1/datasets", headers={"Authorization": f"Bearer {token}"}, timeout=30
+            )
+            created.raise_for_status()
+            upload = created.json()
+            form = upload["upload"]
+            requests.post(
+                form["url"],
+                data=form["fields"],
+                files={form["file_field"]: (DATASET.name, DATASET.read_bytes())},
+                timeout=60,
+            ).raise_for_status()
+            callers[name] = Caller(name, dataset_id=upload["dataset_id"])
+        return callers, tokens
+
+    def _install_rules(self, planned: list[PlannedRequest]) -> None:
+        for request in planned:
+            if request.fault is None or request.fault.rule is None:
+                continue
+            rule = dict(request.fault.rule)
+            if request.fault.function:
+                rule["function"] = self.cloud.stack.function(request.fault.function).name
+            self._rules.append((request.fault.kind, self.cloud.emulator.standins.add_rule(rule)))
+
+    # -- sending ---------------------------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def _submit(self, token: str, request: PlannedRequest) -> tuple[int, str]:
+        """(202, request id), or the status and body of a refusal; retried as a careful client would."""
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": request.key}
+        status, text = 0, ""
+        for attempt in range(MAX_SENDS):
+            try:
+                response = self._session().post(
+                    f"{self.cloud.api_url}/v1/requests", json=request.body, headers=headers, timeout=30
+                )
+            except requests.RequestException as error:
+                status, text = 0, str(error)
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+                continue
+            status, text = response.status_code, response.text
+            if status == 202:
+                return status, str(response.json()["request_id"])
+            if status not in RETRIED_STATUSES:
+                return status, text
+            wait = float(response.headers.get("Retry-After") or min(2.0, 0.1 * 2**attempt))
+            time.sleep(wait * (0.5 + self._rng.random()))
+        return status, text
+
+    def _send(self, request: PlannedRequest, token: str, subject: str) -> None:
+        sends = 2 if request.race else 1
+        together = threading.Barrier(sends)
+        answers: list[tuple[int, str, float]] = []
+
+        def one() -> None:
+            if sends > 1:
+                together.wait()  # the second send races the first, as a client's retry on a timeout would
+            status, value = self._submit(token, request)
+            answers.append((status, value, time.time()))
+
+        racers = [threading.Thread(target=one) for _ in range(sends - 1)]
+        for racer in racers:
+            racer.start()
+        one()
+        for racer in racers:
+            racer.join()
+        ids = {value for status, value, _ in answers if status == 202}
+        if not ids:
+            status, value, _ = answers[0]
+            with self._ledger.lock:
+                self._ledger.refused.append((request.index, status, value[:300]))
+            return
+        first = min((at, value) for status, value, at in answers if status == 202)
+        entry = Accepted(request, first[1], subject, first[0], request_ids=ids, sends=sends)
+        with self._ledger.lock:
+            self._ledger.accepted[request.index] = entry
+        self._after_accept(entry, token)
+
+    def _after_accept(self, entry: Accepted, token: str) -> None:
+        planned = entry.planned
+        if planned.cancel:
+            self._session().post(
+                f"{self.cloud.api_url}/v1/requests/{entry.request_id}/cancel",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+        kind = planned.fault.kind if planned.fault else None
+        if kind == WORKER_KILLED:
+            self._later(self._rng.uniform(0.0, 1.5), self._kill_a_busy_worker)
+        elif kind == HUB_REDELIVERY:
+            self._later(self._rng.uniform(0.5, 6.0), lambda: self._redeliver(entry))
+
+    def _send_all(self, planned: list[PlannedRequest], tokens: dict[str, str]) -> None:
+        subjects = {name: _subject(token) for name, token in tokens.items()}
+        started = time.monotonic()
+        with ThreadPoolExecutor(
+            max_workers=self.settings.concurrency, thread_name_prefix="soak-send"
+        ) as pool:
+            futures = []
+            for request in planned:
+                due = started + request.index / self.settings.rate
+                time.sleep(max(0.0, due - time.monotonic()))
+                futures.append(
+                    pool.submit(self._send, request, tokens[request.caller], subjects[request.caller])
+                )
+                if request.index and request.index % 100 == 0:
+                    self._progress(f"soak: sent {request.index}, accepted {len(self._ledger.accepted)}")
+            for future in futures:
+                future.result()
+
+    # -- faults acted out --------------------------------------------------------------------------------
+
+    def _later(self, delay: float, action: Callable[[], None]) -> None:
+        def run() -> None:
+            time.sleep(delay)
+            try:
+                action()
+            except Exception:  # a fault that could not be acted out is logged, and not counted
+                log.exception("soak: a fault action failed")
+
+        thread = threading.Thread(target=run, daemon=True, name="soak-fault")
+        thread.start()
+        self._actions.append(thread)
+
+    def _kill_a_busy_worker(self) -> None:
+        """Kills a worker that is running an invocation right now, of one of the kill targets."""
+        targets = self.settings.kill_targets
+        pools = [self.cloud.functions.pool(self.cloud.stack.function(name).name) for name in targets]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for pool in self._rng.sample(pools, len(pools)):
+                if pool.kill_busy_worker():
+                    self._injected[WORKER_KILLED] += 1
+                    return
+            time.sleep(0.01)
+
+    def _redeliver(self, entry: Accepted) -> None:
+        """Publishes the request's request.accepted again, exactly as the front door published it
+        (rebuilt from the catalog: the same event id, time and payload), as SNS may deliver twice."""
+        dynamodb = self.cloud.emulator.client("dynamodb")
+        # Until the core writer has recorded the acceptance, there is nothing to publish again; under
+        # a long soak its queue can run minutes behind.
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            item = dynamodb.get_item(
+                TableName=self.cloud.stack.outputs["CatalogTable"],
+                Key={"pk": {"S": f"REQUEST#{entry.request_id}"}, "sk": {"S": "REQUEST"}},
+            ).get("Item")
+            body = json.loads(item["body"]["S"]) if item else {}
+            accepted = [e for e in body.get("history", []) if e["event_type"] == "request.accepted"]
+            if accepted and (body.get("input") or {}).get("inline") is not None:
+                break
+            time.sleep(0.5)
+        else:
+            return
+        stages = body.get("stages") or [entry.planned.pipeline]
+        envelope = {
+            "event_id": accepted[0]["event_id"],
+            "event_type": "request.accepted",
+            "request_id": entry.request_id,
+            "pipeline": item["pipeline"]["S"],
+            "source": "front-door",
+            "subject": entry.subject,
+            "occurred_at": accepted[0]["occurred_at"],
+            "schema_version": 1,
+            "first_stage": stages[0],
+            "payload": {"input": json.loads(body["input"]["inline"]), "stages": stages},
+            "payload_ref": None,
+        }
+        attributes = {
+            "event_type": "request.accepted",
+            "pipeline": envelope["pipeline"],
+            "source": "front-door",
+            "schema_version": "1",
+            "first_stage": stages[0],
+        }
+        self.cloud.emulator.client("sns").publish(
+            TopicArn=self.cloud.stack.outputs["AgentCoreTopic"],
+            Message=json.dumps(envelope),
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        )
+        self._injected[HUB_REDELIVERY] += 1
+
+    # -- draining and reading back ----------------------------------------------------------------------
+
+    def _queues(self) -> tuple[list[str], list[str]]:
+        """(subscriber queues, dead-letter queues) of the stack."""
+        sqs = self.cloud.emulator.client("sqs")
+        urls = sqs.list_queues(MaxResults=1000).get("QueueUrls", [])
+        dead = [url for url in urls if "DeadLetter" in url.rsplit("/", 1)[-1]]
+        return [url for url in urls if url not in dead], dead
+
+    def _read_dead_letters(self, dead_letter_queues: list[str]) -> None:
+        """Takes note of every message in the DLQs (hidden for the rest of the run; still counted)."""
+        sqs = self.cloud.emulator.client("sqs")
+        for url in dead_letter_queues:
+            # <stack>-<subscriber logical id>-<suffix>-DeadLetterQueue-<suffix>
+            subscriber = url.rsplit("/", 1)[-1].split("-")[2]
+            while messages := sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=43_200
+            ).get("Messages", []):
+                for message in messages:
+                    try:
+                        event = json.loads(json.loads(message["Body"])["Message"])
+                        seen = (subscriber, str(event["event_type"]), str(event["request_id"]))
+                    except (ValueError, KeyError, TypeError):
+                        seen = (subscriber, "unreadable", "")
+                    self._dead_letters[message["MessageId"]] = seen
+
+    def _in_flight(self, queues: list[str]) -> int:
+        sqs = self.cloud.emulator.client("sqs")
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        total = 0
+        for url in queues:
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            total += sum(int(attributes.get(name, 0)) for name in names)
+        sfn = self.cloud.emulator.client("stepfunctions")
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
+            total += len(running["executions"])
+        return total
+
+    def _catalog(self) -> list[dict[str, Any]]:
+        dynamodb = self.cloud.emulator.client("dynamodb")
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.cloud.stack.outputs["CatalogTable"]}
+        while True:
+            page = dynamodb.scan(**kwargs)
+            items.extend(item for item in page["Items"] if item["pk"]["S"].startswith("REQUEST#"))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _drain(self, began: float) -> Observed:
+        queues, dead_letter_queues = self._queues()
+        deadline = time.monotonic() + self.settings.drain_timeout()
+        last_report = 0.0
+        while True:
+            for action in self._actions:
+                action.join(timeout=0)
+            pending_actions = any(action.is_alive() for action in self._actions)
+            self._read_dead_letters(dead_letter_queues)
+            statuses = {item["request_id"]["S"]: item["status"]["S"] for item in self._catalog()}
+            dead = {request_id for _, _, request_id in self._dead_letters.values()}
+            waiting = [
+                entry
+                for entry in self._ledger.accepted.values()
+                if statuses.get(entry.request_id) not in TERMINAL and entry.request_id not in dead
+            ]
+            in_flight = self._in_flight(queues)
+            if not waiting and not in_flight and not pending_actions:
+                break
+            if time.monotonic() > deadline:
+                self._progress(f"soak: gave up draining with {len(waiting)} requests not terminal")
+                break
+            if time.monotonic() - last_report > 15:
+                last_report = time.monotonic()
+                self._progress(
+                    f"soak: {time.monotonic() - began:.0f}s: {len(waiting)} requests still running, "
+                    f"{in_flight} messages or executions in flight, {len(dead)} dead-lettered"
+                )
+            time.sleep(POLL_SECONDS)
+        return self._observe(queues, dead_letter_queues)
+
+    def _observe(self, queues: list[str], dead_letter_queues: list[str]) -> Observed:
+        self._read_dead_letters(dead_letter_queues)
+        by_marker = {entry.planned.marker: entry for entry in self._ledger.accepted.values()}
+        by_id = {entry.request_id: entry for entry in self._ledger.accepted.values()}
+        finals: dict[str, Final] = {}
+        rows: Counter[str] = Counter()
+        for item in self._catalog():
+            request_id = item["request_id"]["S"]
+            body = json.loads(item["body"]["S"])
+            terminal = next((e for e in body.get("history", []) if e["status"] in TERMINAL), None)
+            finals[request_id] = Final(
+                item["status"]["S"],
+                datetime.fromisoformat(terminal["occurred_at"]).timestamp() if terminal else None,
+            )
+            text = (body.get("input") or {}).get("inline") or ""
+            marker = next((m for m in by_marker if m in text), None)
+            if marker is None and request_id in by_id:
+                marker = by_id[request_id].planned.marker
+            rows[marker or ""] += 1
+        dynamodb = self.cloud.emulator.client("dynamodb")
+        turns: Counter[str] = Counter()
+        kwargs: dict[str, Any] = {"TableName": self.cloud.stack.outputs["AgentMemoryTable"]}
+        while True:
+            page = dynamodb.scan(**kwargs)
+            turns.update(item["request_id"]["S"] for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        sfn = self.cloud.emulator.client("stepfunctions")
+        express = {
+            machine["stateMachineArn"]
+            for machine in sfn.list_state_machines()["stateMachines"]
+            if machine.get("type") == "EXPRESS"
+        }
+        starts: Counter[str] = Counter(
+            {
+                name: count
+                for (machine, name), count in self.cloud.emulator.execution_starts.items()
+                if machine in express
+            }
+        )
+        injected = Counter(self._injected)
+        for kind, rule in self._rules:
+            injected[kind] += rule.hits > 0
+        return Observed(
+            finals=finals,
+            catalog_rows=rows,
+            memory_turns=turns,
+            express_starts=starts,
+            dead_lettered={request_id for _, _, request_id in self._dead_letters.values() if request_id},
+            dlq_messages=len(self._dead_letters),
+            dead_letters=Counter(
+                f"{queue}: {event_type}" for queue, event_type, _ in self._dead_letters.values()
+            ),
+            faults_injected=dict(injected),
+        )
