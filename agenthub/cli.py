@@ -319,7 +319,7 @@ def _add_cloud_options(parser: argparse.ArgumentParser, default_port: int) -> No
     )
 
 
-def _add_soak_command(local: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def _add_soak_command(local: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     soak = local.add_parser(
         "soak",
         help="start a local cloud of its own, send it requests with faults, and report what became of them",
