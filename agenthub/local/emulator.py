@@ -24,6 +24,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -41,6 +42,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 _MOVE_TASK_TARGETS = ("AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _MAPPINGS_PATH = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
+WsgiApp = Callable[[dict[str, Any], Any], Any]
 
 
 class PortInUse(RuntimeError):
@@ -86,15 +88,25 @@ class Emulator:
     def client(self, service: str) -> Any:
         return local_client(service, self.region, self.url)
 
-    def start(self) -> None:
+    def start(self, execute_state_machines: bool = True) -> None:
+        """Serves on loopback. Without `execute_state_machines` an execution only records its start
+        (what the bench wants when it measures one function at a time)."""
         # The Step Functions interpreter inside moto calls services at localhost:$MOTO_PORT.
         self._previous_moto_port = os.environ.get("MOTO_PORT")
         os.environ["MOTO_PORT"] = str(self.port)
         self._thread.start()
-        response = requests.post(
-            f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
-        )
-        response.raise_for_status()
+        if execute_state_machines:
+            response = requests.post(
+                f"{self.url}/moto-api/config",
+                json={"stepfunctions": {"execute_state_machine": True}},
+                timeout=10,
+            )
+            response.raise_for_status()
+
+    def add_middleware(self, middleware: Callable[[WsgiApp], WsgiApp]) -> None:
+        """Puts a WSGI middleware in front of everything the emulator serves (the bench counts
+        every AWS request this way)."""
+        self._server.app = middleware(self._server.app)
 
     def stop(self) -> None:
         if os.environ.get("MOTO_PORT") == str(self.port):
