@@ -236,7 +236,11 @@ def serve(spec: dict[str, Any], commands: IO[str], replies: IO[str]) -> None:
             os.environ["_X_AMZN_TRACE_ID"] = _trace_header(sampled)
             headers = {**event["headers"], key_header: f"bench-{sequence}"}
             multi = {**event.get("multiValueHeaders", {}), key_header: [f"bench-{sequence}"]}
-            handler({**event, "headers": headers, "multiValueHeaders": multi}, Context(next(request_ids)))
+            result = handler(
+                {**event, "headers": headers, "multiValueHeaders": multi}, Context(next(request_ids))
+            )
+            if outcome(result).get("status_code", 200) >= 400:
+                raise SystemExit(f"the warm invocation answered {result}")
 
     else:
         make_calls = _bare_calls(spec["calls"])

@@ -178,6 +178,7 @@ class FunctionPool:
         self._log = log_path.open("a", encoding="utf-8")
         self.cold_starts = 0
         self.invocations = 0
+        self.duration_ms = 0.0  # every invocation's, added up (the bench prices Lambda with it)
 
     def _acquire(self) -> Worker | None:
         """An idle worker, or None when the caller should start one; waits or throttles at the limit."""
@@ -231,6 +232,8 @@ class FunctionPool:
         except BaseException:
             self._release(None)
             raise
+        with self._lock:
+            self.duration_ms += result.duration_ms
         self._release(worker)
         return result
 
