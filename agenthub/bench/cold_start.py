@@ -78,7 +78,9 @@ def run_child(mode: str, spec: dict[str, Any], process: Process, work: Path) -> 
     return result
 
 
-def lambda_processes(spec: FunctionSpec, build_dir: Path, endpoint_url: str, sink: XRaySink, work: Path) -> tuple[Process, Process]:
+def lambda_processes(
+    spec: FunctionSpec, build_dir: Path, endpoint_url: str, sink: XRaySink, work: Path
+) -> tuple[Process, Process]:
     """The function's process (its build folder as task root) and its baseline's (outside it)."""
     task_root = build_dir / spec.logical_id
     environment = {

@@ -19,7 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 BENCH_USER_AGENT = "agenthub-bench"
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
@@ -68,15 +68,20 @@ class RequestCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
+        self.invoked: Counter[str] = Counter()  # Lambda Invoke requests (Step Functions' tasks) by function
 
-    def snapshot(self) -> Counter[str]:
+    def snapshot(self) -> tuple[Counter[str], Counter[str]]:
         with self._lock:
-            return Counter(self.requests)
+            return Counter(self.requests), Counter(self.invoked)
 
     def _add(self, *names: str, amount: int = 1) -> None:
         with self._lock:
             for name in names:
                 self.requests[name] += amount
+
+    def _invoked(self, function: str) -> None:
+        with self._lock:
+            self.invoked[function.rsplit(":function:", 1)[-1].split(":", maxsplit=1)[0]] += 1
 
     def middleware(self, app: WsgiApp) -> WsgiApp:
         def counted(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -98,6 +103,8 @@ class RequestCounter:
             )
             if service == "dynamodb" and operation in DYNAMODB_WRITES:
                 self._add("dynamodb.write_units", amount=dynamodb_write_units(operation, body))
+            if (service, operation) == ("lambda", "Invoke"):
+                self._invoked(unquote(environ.get("PATH_INFO", "").split("/")[-2]))
             if (service, operation) != ("sqs", "ReceiveMessage"):
                 self._add(f"{service}.{operation}")
                 return app(environ, start_response)
@@ -138,5 +145,5 @@ class SnsDeliveryCounter:
                     counter.deliveries += 1
             return send(backend, *args, **kwargs)
 
-        Subscription.publish = publishing  # type: ignore[method-assign]
-        SQSBackend.send_message = sending  # type: ignore[method-assign]
+        Subscription.publish = publishing  # type: ignore[method-assign,assignment]
+        SQSBackend.send_message = sending  # type: ignore[method-assign,assignment]

@@ -112,5 +112,3 @@ def measure_warm_path(
 def with_tracer_disabled(process: Process) -> Process:
     """The same function with Powertools' Tracer switched off (what tracing costs, for comparison)."""
     return Process({**process.environment, "POWERTOOLS_TRACE_DISABLED": "true"}, process.cwd, process.log)
-
-

@@ -126,7 +126,7 @@ def _bare_calls(calls: Calls) -> Callable[[], None]:
     clients: dict[str, Any] = {}
     for call in calls:
         if call["service"] not in clients:
-            clients[call["service"]] = boto3.client(call["service"])  # type: ignore[call-overload]
+            clients[call["service"]] = boto3.client(call["service"])
     methods = [
         (getattr(clients[call["service"]], xform_name(call["operation"])), decode(call["params"]))
         for call in calls
@@ -209,7 +209,7 @@ def answer_from(calls: Calls) -> None:
         parsed = answers[(model.service_model.service_name, model.name)]
         return AWSResponse(None, 200, {}, None), dict(parsed)  # type: ignore[arg-type]
 
-    session.events.register_first("before-call.*.*", answer)
+    session.events.register_first("before-call.*.*", answer)  # type: ignore[arg-type]
 
 
 def _trace_header(sampled: bool) -> str:
