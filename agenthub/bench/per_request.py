@@ -143,7 +143,8 @@ class RequestCounts:
         self._quiet.wait()
         before = self._snapshot()
         sent = submit(client, kind, body)
-        self._watch.wait([sent], timeout=120)
+        if not self._watch.wait([sent], timeout=120):
+            raise LoadFailed(f"the {kind} request {sent.request_id} did not end within 120 s")
         self._quiet.wait()
         after = self._snapshot()
         invocations = _changed(after.invocations, before.invocations)

@@ -1,8 +1,9 @@
-"""Where the local cloud spends its time: py-spy samples of its processes, summed up by frame.
+"""Where the local cloud spends its time: py-spy samples of its process, summed up by frame.
 
-py-spy samples from outside (all threads, and with --subprocesses the function workers too), so
-the local cloud runs unchanged. Its raw output has one line per distinct stack,
-`root;caller;...;frame count`, the root being the process when subprocesses are sampled.
+py-spy samples from outside, so the local cloud runs unchanged. Only samples holding the GIL are
+kept (`--gil`): the local cloud is one Python process, and what holds its interpreter is what
+limits it; threads waiting on sockets would otherwise dominate. Its raw output has one line per
+distinct stack, `caller;...;frame (file) count`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-_FRAME_FILE = re.compile(r"\((?P<file>[^)]*)\)$")
+SAMPLES_PER_SECOND = 50
+_FILE = re.compile(r"\((?P<file>[^)]*)\)$")
 
 
 @dataclass(frozen=True)
 class ProfileSummary:
     samples: int
-    by_process: dict[str, int]  # samples per process kind (the local cloud, function workers)
+    by_package: list[tuple[str, int]]  # samples whose innermost frame is in the package
     inclusive: list[tuple[str, int]]  # frames by samples that had them anywhere on the stack
     exclusive: list[tuple[str, int]]  # frames by samples that were in them
 
@@ -31,50 +33,56 @@ def parse_raw(lines: list[str]) -> list[tuple[list[str], int]]:
     for line in lines:
         stack, _, count = line.rstrip().rpartition(" ")
         if stack and count.isdigit():
-            stacks.append((stack.split(";"), int(count)))
+            frames = stack.split(";")
+            if frames[0].startswith("process "):  # sampled with --subprocesses
+                frames = frames[1:]
+            stacks.append((frames, int(count)))
     return stacks
 
 
-def process_kind(root: str) -> str:
-    if "lambda_worker" in root:
-        return "function workers"
-    if root.startswith("process "):
-        return "local cloud"
-    return "other"
+def package_of(frame: str) -> str:
+    """`moto/stepfunctions`, `botocore`, `agenthub/local`...; the standard library as `python`."""
+    match = _FILE.search(frame)
+    path = match.group("file") if match else ""
+    parts = path.split("/")
+    if len(parts) == 1:
+        return "python"
+    return "/".join(parts[:2]) if parts[0] in ("moto", "agenthub") and len(parts) > 2 else parts[0]
 
 
-def summarize(lines: list[str], top: int = 25) -> ProfileSummary:
-    """Samples per process kind, and the local cloud process's top frames."""
-    by_process: Counter[str] = Counter()
+def summarize(lines: list[str], top: int = 30) -> ProfileSummary:
+    by_package: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     exclusive: Counter[str] = Counter()
     total = 0
-    for stack, count in parse_raw(lines):
+    for frames, count in parse_raw(lines):
         total += count
-        kind = process_kind(stack[0])
-        by_process[kind] += count
-        if kind != "local cloud":
-            continue
-        frames = stack[1:]
         for frame in set(frames):
             inclusive[frame] += count
         if frames:
             exclusive[frames[-1]] += count
-    return ProfileSummary(total, dict(by_process), inclusive.most_common(top), exclusive.most_common(top))
+            by_package[package_of(frames[-1])] += count
+    return ProfileSummary(
+        total, by_package.most_common(top), inclusive.most_common(top), exclusive.most_common(top)
+    )
 
 
 def report(summary: ProfileSummary) -> str:
-    cloud = summary.by_process.get("local cloud", 0) or 1
-    lines = [f"{summary.samples} samples: " + ", ".join(f"{k} {v}" for k, v in summary.by_process.items())]
-    lines.append("\nlocal cloud process, frames by share of its samples (inclusive):")
-    lines += [f"{count / cloud:6.1%}  {frame}" for frame, count in summary.inclusive]
-    lines.append("\nlocal cloud process, frames by share of its samples (self):")
-    lines += [f"{count / cloud:6.1%}  {frame}" for frame, count in summary.exclusive]
+    total = summary.samples or 1
+    lines = [f"{summary.samples} samples of the local cloud process holding the GIL"]
+    sections = (
+        ("by package of the innermost frame", summary.by_package),
+        ("frames, inclusive", summary.inclusive),
+        ("frames, self", summary.exclusive),
+    )
+    for title, rows in sections:
+        lines.append(f"\n{title}:")
+        lines += [f"{count / total:6.1%}  {name}" for name, count in rows]
     return "\n".join(lines) + "\n"
 
 
 class PySpy:
-    """py-spy recording a running process and its subprocesses until stopped."""
+    """py-spy recording a running process until stopped."""
 
     def __init__(self, pid: int, output: Path) -> None:
         self.output = output
@@ -85,9 +93,11 @@ class PySpy:
                 "record",
                 "--pid",
                 str(pid),
-                "--subprocesses",
+                "--gil",
                 "--nonblocking",
                 "--nolineno",
+                "--rate",
+                str(SAMPLES_PER_SECOND),
                 "--format",
                 "raw",
                 "--output",

@@ -110,7 +110,7 @@ def phase_counts(work: Path) -> dict[str, Any]:
         return {"pipelines": per_pipeline, "memory_mb": memory}
     finally:
         cloud.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
+        keep_logs(state_dir, work / "logs" / "counts")
 
 
 def phase_e2e(work: Path) -> dict[str, Any]:
@@ -132,7 +132,15 @@ def phase_e2e(work: Path) -> dict[str, Any]:
         return asdict(load)
     finally:
         cloud.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
+        keep_logs(state_dir, work / "logs" / "e2e")
+
+
+def keep_logs(state_dir: Path, logs: Path) -> None:
+    """The local cloud's logs, kept in the bench's work folder; its state folder removed."""
+    shutil.rmtree(logs, ignore_errors=True)
+    if (state_dir / "logs").exists():
+        shutil.copytree(state_dir / "logs", logs)
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 PHASES = {"functions": phase_functions, "counts": phase_counts, "e2e": phase_e2e}

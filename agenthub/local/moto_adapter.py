@@ -21,12 +21,25 @@ Each adaptation closes a gap between moto and AWS that the hub's own resources r
   a conditional Deny (the TLS-only bucket policy: Deny when `aws:SecureTransport` is false) denies
   every request. Locally a statement with a condition moto cannot evaluate does not apply; the
   local cloud does not claim to enforce IAM or resource policies (see the README).
+
+Three more make the emulator do less per request, without changing what it answers (measured with
+`make bench`; see the README's "Performance and cost"):
+
+- moto's dispatcher lists and stats its own package folder on every request to recognise a
+  backend's name; the folder does not change while the process runs, so it is listed once.
+- Step Functions SDK and Lambda tasks: moto creates a new boto3 client for every task it runs,
+  and the payload mapping above looked its operation's model up from a new botocore session
+  each time. Clients are kept per service and endpoint, and operation models per operation.
+- SNS-to-SQS deliveries: moto builds and signs a new X.509 certificate for every message it
+  delivers (and keeps every one). SNS signs messages with one certificate it rotates rarely; so
+  does the emulator now, one per subscription's key, and it still signs every message.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -47,6 +60,9 @@ def install() -> None:
     _map_sdk_integration_services()
     _map_sdk_integration_payloads()
     _unevaluable_conditions_do_not_apply()
+    _list_moto_modules_once()
+    _reuse_task_clients()
+    _sign_with_one_certificate()
     _installed = True
 
 
@@ -142,6 +158,19 @@ def _to_sfn(value: Any, shape: Any) -> Any:
     return value
 
 
+@cache
+def _service_model(service: str) -> Any:
+    return botocore.session.get_session().get_service_model(service)
+
+
+@cache
+def operation_model(service: str, action: str) -> Any:
+    """The botocore model of `action` (snake_case) of `service`, loaded once per process."""
+    model = _service_model(service)
+    name = next(op for op in model.operation_names if xform_name(op) == action)
+    return model.operation_model(name)
+
+
 def _map_sdk_integration_payloads() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk,
@@ -150,11 +179,7 @@ def _map_sdk_integration_payloads() -> None:
     task = state_task_service_aws_sdk.StateTaskServiceAwsSdk
 
     def operation(self: Any) -> Any:
-        service = self._get_boto_service_name()
-        model = botocore.session.get_session().get_service_model(service)
-        action = self._get_boto_service_action()
-        name = next(op for op in model.operation_names if xform_name(op) == action)
-        return model.operation_model(name)
+        return operation_model(self._get_boto_service_name(), self._get_boto_service_action())
 
     def normalise_parameters(self: Any, parameters: dict[str, Any], *_: Any, **__: Any) -> None:
         renamed = _to_boto(parameters, operation(self).input_shape)
@@ -190,3 +215,117 @@ def _unevaluable_conditions_do_not_apply() -> None:
         return original(self, action, resource, principal, incoming_condition_values)
 
     statement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
+
+
+def _list_moto_modules_once() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
+def _reuse_task_clients() -> None:
+    """One client per (region, service, endpoint) for every task moto's interpreter runs; botocore
+    clients are safe to share between threads. Every module that imported `boto_client_for` by
+    name gets the caching one."""
+    import sys
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, os.environ.get("MOTO_PORT", ""))
+        with lock:
+            if key not in clients:
+                clients[key] = original(region=region, service=service, state_credentials=state_credentials)
+            return clients[key]
+
+    boto_client.boto_client_for = boto_client_for  # for the modules moto imports later
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__name__", "")
+        if name.startswith("moto.stepfunctions.") and getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+def _sign_with_one_certificate() -> None:
+    """moto's Subscription.get_post_data, with the signing certificate made once per subscription."""
+    import base64
+    from datetime import timedelta
+
+    import cryptography.x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.x509 import Name, NameAttribute, NameOID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.core.utils import iso_8601_datetime_with_milliseconds, utcnow
+    from moto.moto_api._internal import mock_random
+    from moto.sns import models
+
+    lock = threading.Lock()
+    certificates: dict[str, str] = {}  # subscription ARN -> its certificate's file name
+
+    def certificate(subscription: Any, key: Any, store: dict[str, bytes]) -> str:
+        with lock:
+            name = certificates.get(subscription.arn)
+            if name is not None and name in store:
+                return name
+            issuer = [
+                NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                NameAttribute(NameOID.ORGANIZATION_NAME, "Amazon"),
+                NameAttribute(NameOID.COMMON_NAME, "Amazon RSA 2048 M01"),
+            ]
+            cert = (
+                cryptography.x509.CertificateBuilder()
+                .subject_name(Name([NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")]))
+                .issuer_name(Name(issuer))
+                .public_key(key.public_key())
+                .serial_number(cryptography.x509.random_serial_number())
+                .not_valid_before(utcnow())
+                .not_valid_after(utcnow() + timedelta(days=365))
+                .sign(key, hashes.SHA256())
+            )
+            name = f"SimpleNotificationService-{str(mock_random.uuid4()).replace('-', '')}.pem"
+            store[name] = cert.public_bytes(serialization.Encoding.PEM)
+            certificates[subscription.arn] = name
+            return name
+
+    def get_post_data(
+        self: Any,
+        message: str,
+        message_id: str,
+        subject: str | None,
+        message_attributes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        key = self.private_key()
+        region = self.topic.sns_backend.region_name
+        # Certificates are fetched without credentials, so moto keeps them in its default account.
+        store = models.sns_backends[DEFAULT_ACCOUNT_ID][region]._message_public_keys
+        key_name = certificate(self, key, store)
+        timestamp = iso_8601_datetime_with_milliseconds()
+        string_to_sign = (
+            f"Message\n{message}\nMessageId\n{message_id}\nTimestamp\n{timestamp}\n"
+            f"TopicArn\n{self.topic.arn}\nType\nNotification\n"
+        )
+        signature = key.sign(string_to_sign.encode("UTF-8"), padding.PKCS1v15(), hashes.SHA256())
+        post_data: dict[str, Any] = {
+            "Type": "Notification",
+            "MessageId": message_id,
+            "TopicArn": self.topic.arn,
+            "Message": message,
+            "Timestamp": timestamp,
+            "SignatureVersion": "2",
+            "Signature": base64.b64encode(signature).decode("utf-8"),
+            "SigningCertURL": f"https://sns.{region}.amazonaws.com/{key_name}",
+            "UnsubscribeURL": f"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn="
+            f"arn:aws:sns:us-east-1:{self.account_id}:{self.topic.name}:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55",
+        }
+        if subject:
+            post_data["Subject"] = subject
+        if message_attributes:
+            post_data["MessageAttributes"] = message_attributes
+        return post_data
+
+    models.Subscription.get_post_data = get_post_data  # type: ignore[method-assign]
