@@ -48,6 +48,23 @@ def cold_start_figures(functions: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def variant_figures(functions: dict[str, Any]) -> dict[str, Any]:
+    """The front door's cold start on altered copies of its package (what-ifs, not what is deployed)."""
+    return {
+        "front_door_cold_start_what_if": _rounded(
+            {
+                name: {
+                    "ratio": item["ratio"],
+                    "function_ms": item["function_ms"],
+                    "baseline_ms": item["baseline_ms"],
+                }
+                for name, item in functions.get("front_door_variants", {}).items()
+            },
+            2,
+        )
+    }
+
+
 def front_door_figures(functions: dict[str, Any]) -> dict[str, Any]:
     warm = functions["front_door"]
     traced = warm["traced"]
@@ -78,6 +95,7 @@ def e2e_figures(load: dict[str, Any]) -> dict[str, Any]:
         "e2e_p95_seconds": round(load["p95_seconds"], 2),
         "e2e_requests_per_second": round(load["requests"] / load["seconds"], 2),
         "e2e_statuses": load["statuses"],
+        "e2e_api_statuses": load["api_statuses"],
         "e2e_p50_by_pipeline_seconds": _rounded(load["by_kind_p50_seconds"], 2),
     }
 
@@ -113,7 +131,8 @@ def results(
     """Every figure; a part left out this run keeps its figures from the previous results."""
     figures = dict(previous)
     if "functions" in parts:
-        figures |= cold_start_figures(parts["functions"]) | front_door_figures(parts["functions"])
+        functions = parts["functions"]
+        figures |= cold_start_figures(functions) | variant_figures(functions) | front_door_figures(functions)
     if "e2e" in parts:
         figures |= e2e_figures(parts["e2e"])
     if "counts" in parts:
@@ -130,6 +149,11 @@ def table(figures: dict[str, Any]) -> str:
         lines.append(
             f"  {name:32} {ratio:5.2f}x  {function['minimum']:7.0f} / {function['median']:7.0f} / "
             f"{function['maximum']:7.0f}  vs  {baseline['median']:5.0f}"
+        )
+    for name, item in figures.get("front_door_cold_start_what_if", {}).items():
+        lines.append(
+            f"  FrontDoorFunction, {name:24} {item['ratio']:5.2f}x  "
+            f"median {item['function_ms']['median']:7.0f}  vs  {item['baseline_ms']['median']:5.0f} (what-if)"
         )
     if "front_door_overhead_ratio" in figures:
         warm = figures["front_door_overhead_us"]

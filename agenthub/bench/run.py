@@ -32,6 +32,7 @@ PIPELINES = {
     "chained": "post_request_chained.json",
 }
 COUNT_REPEATS = 3
+VARIANT_PAIRS = 7
 
 
 def phase_functions(work: Path, pairs: int, calls: int) -> dict[str, Any]:
@@ -40,11 +41,13 @@ def phase_functions(work: Path, pairs: int, calls: int) -> dict[str, Any]:
     from agenthub.bench.front_door import FRONT_DOOR, measure_warm_path, with_tracer_disabled
     from agenthub.bench.samples import fresh_event
     from agenthub.bench.stack import emulated_stack
+    from agenthub.bench.variants import VARIANTS, variant_build
     from agenthub.bench.xray import XRaySink
 
     build = artifacts.runnable_build(work)
     sink = XRaySink()
     cold: dict[str, Any] = {}
+    variants_cold: dict[str, Any] = {}
     warm: dict[str, Any] = {}
     with emulated_stack("agent-hub-bench", work) as (emulator, stack):
         s3 = emulator.client("s3")
@@ -54,6 +57,12 @@ def phase_functions(work: Path, pairs: int, calls: int) -> dict[str, Any]:
             cold[logical_id] = asdict(measured)
             print(f"  cold start {logical_id}: {measured.ratio:.2f}x", flush=True)
         spec = stack.function(FRONT_DOOR)
+        for name in VARIANTS:
+            variant = variant_build(build, FRONT_DOOR, name, work)
+            processes = lambda_processes(spec, variant, emulator.url, sink, work)
+            measured = measure_function(spec, stack, s3, processes, VARIANT_PAIRS, work)
+            variants_cold[name] = asdict(measured)
+            print(f"  cold start {FRONT_DOOR} {name}: {measured.ratio:.2f}x", flush=True)
         function, bare = lambda_processes(spec, build, emulator.url, sink, work)
         recorded = record_calls(spec, stack, s3, function, work)
         event = fresh_event(FRONT_DOOR, stack)
@@ -67,7 +76,12 @@ def phase_functions(work: Path, pairs: int, calls: int) -> dict[str, Any]:
             warm[name] = asdict(overhead)
             print(f"  front door warm ({name}): {overhead.ratio:.2f}x", flush=True)
     sink.close()
-    return {"cold_starts": cold, "front_door": warm, "build": str(build)}
+    return {
+        "cold_starts": cold,
+        "front_door_variants": variants_cold,
+        "front_door": warm,
+        "build": str(build),
+    }
 
 
 def phase_counts(work: Path) -> dict[str, Any]:
