@@ -77,13 +77,15 @@ def front_door_figures(functions: dict[str, Any]) -> dict[str, Any]:
                 "handler": traced["handler_us"],
                 "bare": traced["bare_us"],
                 "calls": traced["calls"],
-                "variants": {
-                    name: {"ratio": item["ratio"], "median": item["handler_us"]["median"]}
-                    for name, item in warm.items()
-                },
             },
             1,
-        ),
+        )
+        | {
+            "variants": {
+                name: {"ratio": round(item["ratio"], 2), "median": round(item["handler_us"]["median"], 1)}
+                for name, item in warm.items()
+            }
+        },
     }
 
 
