@@ -15,13 +15,14 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build needs a python3.13 on PATH: the virtualenv's own, when it was built from 3.13.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help setup demo test check lint format typecheck security template statemachines unit integration e2e browser console-screenshot build deploy clean
+.PHONY: help setup demo test check lint format typecheck security template statemachines unit integration e2e browser console-screenshot build deploy bench clean
 
 help:
 	@echo "make demo    run the whole hub locally and send it the sample requests"
 	@echo "make test    every check and test tier (unit, integration, e2e)"
 	@echo "make build   sam build (needs python3.13, no Docker)"
 	@echo "make deploy  sam build, then sam deploy --guided"
+	@echo "make bench   cold starts, warm path, local end to end, counts and costs: bench/results.json"
 	@echo "make format  apply ruff's formatting and safe fixes"
 
 $(STAMP):
@@ -122,6 +123,10 @@ build: $(STAMP)
 
 deploy: build
 	$(BIN)/sam deploy --guided
+
+# Figures, never a verdict: it is not part of `make test` and does not fail on a slow machine.
+bench: build
+	$(BIN)/python -m agenthub.bench
 
 clean:
 	rm -rf $(VENV) node_modules .aws-sam build .agenthub .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -55,6 +55,7 @@ CFN_RESPONSES = "/_agenthub/cfn-responses/"
 _MAPPINGS_PATH = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
 LOG_TAIL_BYTES = 4096
 _JWKS_PATH = re.compile(r"^/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json$")
+WsgiApp = Callable[[dict[str, Any], Any], Any]
 
 
 class PortInUse(RuntimeError):
@@ -156,15 +157,25 @@ class Emulator:
     def client(self, service: str) -> Any:
         return local_client(service, self.region, self.url)
 
-    def start(self) -> None:
+    def start(self, execute_state_machines: bool = True) -> None:
+        """Serves on loopback. Without `execute_state_machines` an execution only records its start
+        (what the bench wants when it measures one function at a time)."""
         # The Step Functions interpreter inside moto calls services at localhost:$MOTO_PORT.
         self._previous_moto_port = os.environ.get("MOTO_PORT")
         os.environ["MOTO_PORT"] = str(self.port)
         self._thread.start()
-        response = requests.post(
-            f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
-        )
-        response.raise_for_status()
+        if execute_state_machines:
+            response = requests.post(
+                f"{self.url}/moto-api/config",
+                json={"stepfunctions": {"execute_state_machine": True}},
+                timeout=10,
+            )
+            response.raise_for_status()
+
+    def add_middleware(self, middleware: Callable[[WsgiApp], WsgiApp]) -> None:
+        """Puts a WSGI middleware in front of everything the emulator serves (the bench counts
+        every AWS request this way)."""
+        self._server.app = middleware(self._server.app)
 
     def stop(self) -> None:
         if os.environ.get("MOTO_PORT") == str(self.port):

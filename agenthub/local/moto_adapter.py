@@ -25,12 +25,22 @@ Each adaptation closes a gap between moto and AWS that the hub's own resources r
   marks the execution stopped but a `.waitForTaskToken` task keeps waiting until its timeout and
   then fails the run (moto lets a later error overwrite the stop). Here stopping an execution
   wakes its waiting tasks, and a stopped execution stays stopped, so it ends ABORTED.
+
+Two more make the emulator do less per request, without changing what it answers (measured with
+`make bench`; see the README's "Performance and cost"):
+
+- moto's dispatcher lists and stats its own package folder on every request to recognise a
+  backend's name; the folder does not change while the process runs, so it is listed once.
+- Step Functions SDK and Lambda tasks: moto creates a new boto3 client for every task it runs,
+  and the payload mapping above looked its operation's model up from a new botocore session
+  each time. Clients are kept per service and endpoint, and operation models per operation.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -52,6 +62,8 @@ def install() -> None:
     _map_sdk_integration_payloads()
     _unevaluable_conditions_do_not_apply()
     _stopping_wakes_waiting_tasks()
+    _list_moto_modules_once()
+    _reuse_task_clients()
     _installed = True
 
 
@@ -148,6 +160,19 @@ def _to_sfn(value: Any, shape: Any) -> Any:
     return value
 
 
+@cache
+def _service_model(service: str) -> Any:
+    return botocore.session.get_session().get_service_model(service)
+
+
+@cache
+def operation_model(service: str, action: str) -> Any:
+    """The botocore model of `action` (snake_case) of `service`, loaded once per process."""
+    model = _service_model(service)
+    name = next(op for op in model.operation_names if xform_name(op) == action)
+    return model.operation_model(name)
+
+
 def _map_sdk_integration_payloads() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk,
@@ -156,11 +181,7 @@ def _map_sdk_integration_payloads() -> None:
     task = state_task_service_aws_sdk.StateTaskServiceAwsSdk
 
     def operation(self: Any) -> Any:
-        service = self._get_boto_service_name()
-        model = botocore.session.get_session().get_service_model(service)
-        action = self._get_boto_service_action()
-        name = next(op for op in model.operation_names if xform_name(op) == action)
-        return model.operation_model(name)
+        return operation_model(self._get_boto_service_name(), self._get_boto_service_action())
 
     def normalise_parameters(self: Any, parameters: dict[str, Any], *_: Any, **__: Any) -> None:
         renamed = _to_boto(parameters, operation(self).input_shape)
@@ -220,3 +241,36 @@ def _stopping_wakes_waiting_tasks() -> None:
                 endpoint.interrupt_all()
 
     Execution.stop = stop  # type: ignore[method-assign]
+
+
+def _list_moto_modules_once() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
+def _reuse_task_clients() -> None:
+    """One client per (region, service, endpoint) for every task moto's interpreter runs; botocore
+    clients are safe to share between threads. Every module that imported `boto_client_for` by
+    name gets the caching one."""
+    import sys
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, os.environ.get("MOTO_PORT", ""))
+        with lock:
+            if key not in clients:
+                clients[key] = original(region=region, service=service, state_credentials=state_credentials)
+            return clients[key]
+
+    boto_client.boto_client_for = boto_client_for  # for the modules moto imports later
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__name__", "")
+        if name.startswith("moto.stepfunctions.") and getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
