@@ -10,6 +10,7 @@ deployed and served, and a resource type the deployer cannot create stops start-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ from agenthub.local.cognito import LocalCognito
 from agenthub.local.console import Console, start_console
 from agenthub.local.creators import DELETERS, is_custom_resource
 from agenthub.local.deploy import Deployer, DeploymentError, Stack
-from agenthub.local.emulator import CFN_RESPONSES, Emulator, bind
+from agenthub.local.emulator import Emulator, bind
 from agenthub.local.functions import FunctionHost
 from agenthub.local.pollers import SqsPoller
 from agenthub.local.sample_events import resource_table
@@ -93,6 +94,11 @@ class LocalCloudConfig:
     # Keep the emulator's data in state_dir between runs (`agenthub local up` does); fresh: wipe it first.
     keep_state: bool = False
     fresh: bool = False
+
+
+def custom_resource_responses_bucket(region: str) -> str:
+    """Where custom resources answer CloudFormation locally (CloudFormation's own bucket's name)."""
+    return f"cloudformation-custom-resource-response-{region.replace('-', '')}"
 
 
 def already_running(state_dir: Path) -> dict[str, Any] | None:
@@ -295,13 +301,29 @@ class LocalCloud:
         return {name: value for stack in self.stacks.values() for name, value in stack.exports.items()}
 
     def _answer_custom_resource(self, service_token: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Invokes a custom resource's function with CloudFormation's request; its answer (a PUT to
-        the response URL, which the emulator keeps)."""
+        """Invokes a custom resource's function with CloudFormation's request and reads its answer,
+        as CloudFormation does: the function PUTs it to a presigned URL of an S3 bucket of its own.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html"""
         if self.emulator is None or self.functions is None:
             raise NotRunning("the local cloud is not running")
-        answer_id = str(uuid.uuid4())
-        event = {**request, "ResponseURL": f"{self.emulator.url}{CFN_RESPONSES}{answer_id}"}
-        result = self.functions.invoke(service_token, json.dumps(event).encode())
+        s3 = self.emulator.client("s3")
+        bucket = custom_resource_responses_bucket(self.config.region)
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=bucket)
+            # The answer URL is all a function needs, as CloudFormation's presigned URL is (the
+            # emulator checks no signature): a PUT to it needs no credentials, and may be repeated.
+            statement = {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            }
+            s3.put_bucket_policy(
+                Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+            )
+        key = f"{request['StackId']}|{request['LogicalResourceId']}|{request['RequestId']}"
+        url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=7200)
+        result = self.functions.invoke(service_token, json.dumps({**request, "ResponseURL": url}).encode())
         if result.function_error:
             return {
                 "Status": "FAILED",
@@ -309,10 +331,13 @@ class LocalCloud:
             }
         deadline = time.monotonic() + CUSTOM_RESOURCE_SECONDS
         while time.monotonic() < deadline:
-            answer = self.emulator.cfn_responses.pop(answer_id, None)
-            if answer is not None:
-                return answer
-            time.sleep(0.05)
+            try:
+                answer: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            except s3.exceptions.NoSuchKey:
+                time.sleep(0.05)
+                continue
+            s3.delete_object(Bucket=bucket, Key=key)
+            return answer
         return {"Status": "FAILED", "Reason": "the custom resource's function never answered CloudFormation"}
 
     def registered_tools(self) -> list[str]:

@@ -9,8 +9,8 @@ moto. Three kinds are answered here instead, because moto cannot run them:
 - Lambda List/GetEventSourceMapping: the SQS event sources the local pollers serve;
 - a user pool's JWKS: the local cloud's own signing key (`agenthub.local.signing`), not moto's;
 - S3 POST uploads (presigned POSTs): their policy is enforced first (`agenthub.local.uploads`);
-- `/_agenthub/...`: the local cloud's control API (fault rules, health, custom resources'
-  answers, an invocation with its whole log for `agenthub local invoke`).
+- `/_agenthub/...`: the local cloud's control API (fault rules, health, an
+  invocation with its whole log for `agenthub local invoke`).
 
 moto's Step Functions interpreter calls services back at `localhost:$MOTO_PORT`, so executions
 reach the same endpoint and their Lambda and Bedrock tasks are served the same way.
@@ -51,7 +51,6 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 _MOVE_TASK_TARGETS = ("AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks")
 _START_EXECUTION = "AWSStepFunctions.StartExecution"
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
-CFN_RESPONSES = "/_agenthub/cfn-responses/"
 _MAPPINGS_PATH = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
 LOG_TAIL_BYTES = 4096
 _JWKS_PATH = re.compile(r"^/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json$")
@@ -142,8 +141,6 @@ class Emulator:
         self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
         self._move_tasks: list[dict[str, Any]] = []
         self._started_at = time.time()
-        self._lock = threading.Lock()
-        self.cfn_responses: dict[str, dict[str, Any]] = {}
         self._previous_moto_port: str | None = None
         # Every request that may change state passes it; Lambda invocations (which run for as long
         # as their handler, and whose own AWS calls pass it) do not.
@@ -463,11 +460,6 @@ class Emulator:
         json_headers = {"Content-Type": "application/json"}
         if path == "/_agenthub/health":
             return 200, json_headers, b'{"status": "ok"}'
-        if path.startswith(CFN_RESPONSES) and method == "PUT":
-            # A custom resource's answer to CloudFormation, PUT to the presigned URL it was given.
-            with self._lock:
-                self.cfn_responses[path[len(CFN_RESPONSES) :]] = json.loads(body or b"{}")
-            return 200, {}, b""
         if path == "/_agenthub/invoke" and method == "POST":
             return self._invoke_with_log(body)
         if path == "/_agenthub/faults":

@@ -85,6 +85,8 @@ class Names:
         """From a running local cloud's local.json."""
         account_id = str(info.get("account_id", "123456789012"))
         pseudo = _pseudo(str(info["region"]), account_id, str(info.get("stack_name", "")))
+        # Only the local cloud has it: where a sample's URL (a custom resource's answer) must point.
+        pseudo["AgentHub::EndpointUrl"] = str(info["endpoint_url"])
         return cls(dict(info.get("resources", {})), dict(info.get("outputs", {})), pseudo)
 
     def value(self, name: str) -> str:

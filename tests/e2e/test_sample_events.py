@@ -42,6 +42,28 @@ class Expected:
 NO_FAILURES: Callable[[Any], bool] = lambda response: response == {"batchItemFailures": []}  # noqa: E731
 
 EXPECTED: dict[str, Expected] = {
+    "agent/cancel_requests.json": Expected("AgentCancelFunction", NO_FAILURES, messages=("agent.cancelled",)),
+    "agent/prepare_run_task.json": Expected(
+        "PrepareAgentRunFunction",
+        lambda r: (
+            [tool["ToolSpec"]["Name"] for tool in r["tool_config"]["Tools"]]
+            == ["search_documents", "calculator"]
+        ),
+    ),
+    # Its announcement names no request of the event's (see the test of its answer below).
+    "agent/registrar_create.json": Expected("ToolRegistrarFunction", lambda r: r is None),
+    # No run waits for the sample's answer (its token is spent): the relay resumes nothing.
+    "agent/relay_tool_answers.json": Expected("AgentRelayFunction", NO_FAILURES),
+    # The call reaches the calculator's own stack over the hub, and its answer comes back.
+    "agent/request_tool_task.json": Expected(
+        "RequestToolFunction", lambda r: r == {}, messages=("tool.requested", "tool.completed")
+    ),
+    "agent/turns_finish.json": Expected(
+        "AgentTurnsFunction", lambda r: r["stop_reason"] == "end_turn" and r["output_text"] != ""
+    ),
+    "agent/turns_fold.json": Expected(
+        "AgentTurnsFunction", lambda r: r["turn"] == 2 and len(r["transcript"]) == 1
+    ),
     "core/hub_events.json": Expected("CoreWriterFunction", NO_FAILURES),
     "core/request_accepted.json": Expected("CoreWriterFunction", NO_FAILURES),
     "customization/cancel_requests.json": Expected(
@@ -63,6 +85,13 @@ EXPECTED: dict[str, Expected] = {
     ),
     "front_door/post_dataset.json": Expected(
         "FrontDoorFunction", lambda r: r["statusCode"] == 201 and body(r)["dataset_id"].startswith("ds-")
+    ),
+    "front_door/post_request_agent.json": Expected(
+        "FrontDoorFunction",
+        lambda r: r["statusCode"] == 202,
+        executions=1,
+        messages=("request.accepted", "agent.started", "agent.completed"),
+        request="SUCCEEDED",
     ),
     "front_door/post_request_chained.json": Expected(
         "FrontDoorFunction",
@@ -175,7 +204,24 @@ def test_the_sample_event_runs_through_local_invoke(hub: Hub, name: str) -> None
         assert seen == [], f"{name} should publish nothing, yet {seen}"
     if expected.request:
         assert list(followed.requests.values()) == [expected.request]
-    assert outcome.ok
+    assert outcome.ok, outcome.invocation.response()
+
+
+def test_the_registrar_sample_answers_cloudformation_at_its_response_url(hub: Hub) -> None:
+    from agenthub.local.cloud import custom_resource_responses_bucket
+
+    outcome = invoke(
+        LocalCloudClient(hub.info),
+        InvokeOptions("ToolRegistrarFunction", EVENTS_DIR / "agent/registrar_create.json"),
+        err=io.StringIO(),
+    )
+
+    assert outcome.ok, outcome.invocation.response()
+    bucket = custom_resource_responses_bucket(hub.info["region"])
+    stored = hub.aws("s3").get_object(Bucket=bucket, Key="sample-registrar-create")["Body"].read()
+    answer = json.loads(stored)
+    assert (answer["Status"], answer["PhysicalResourceId"]) == ("SUCCESS", "tool:calculator")
+    assert answer["LogicalResourceId"] == "CalculatorTool"
 
 
 AGENTHUB = [sys.executable, "-m", "agenthub.cli"]
