@@ -220,28 +220,25 @@ def test_a_request_that_went_straight_through_has_no_marks_but_its_path(
     assert "output_text" in browser.find_element(By.ID, "result").text
 
 
-def test_a_customization_shows_its_polling_loop_and_its_model_in_the_catalog(
+def test_a_customization_shows_its_polling_loop_and_the_catalog_its_model_and_the_tools(
     hub: Hub, browser: WebDriver, console: Console, submitted: Submitted
 ) -> None:
     assert submitted.client.wait(submitted.customized, timeout=90)["status"] == "SUCCEEDED"
-    table = hub.ref("CatalogTable")
-    tool = {"pk": {"S": "TOOL#console-weather"}, "sk": {"S": "TOOL"}, "schema": {"S": '{"type": "object"}'}}
-    hub.aws("dynamodb").put_item(TableName=table, Item=tool)
-    try:
-        open_page(browser, console, f"/requests/{submitted.customized}")
-        waits = node(browser, "Wait before checking the job")
-        assert "visited" in classes(waits)
-        assert waits.find_element(By.CSS_SELECTOR, ".badge-visits text").text.endswith("x")
+    open_page(browser, console, f"/requests/{submitted.customized}")
+    waits = node(browser, "Wait before checking the job")
+    assert "visited" in classes(waits)
+    assert waits.find_element(By.CSS_SELECTOR, ".badge-visits text").text.endswith("x")
 
-        follow(browser, browser.find_element(By.LINK_TEXT, "Models & tools"))
+    follow(browser, browser.find_element(By.LINK_TEXT, "Models & tools"))
 
-        model = browser.find_element(By.CSS_SELECTOR, f'#models tr[data-model="{submitted.model_name}"]')
-        assert submitted.customized in model.text
-        assert "amazon.nova-lite-v1:0" in model.text
-        registered_tool = browser.find_element(By.CSS_SELECTOR, '#tools tr[data-tool="console-weather"]')
-        assert '"type": "object"' in registered_tool.text
-    finally:
-        hub.aws("dynamodb").delete_item(TableName=table, Key={"pk": tool["pk"], "sk": tool["sk"]})
+    model = browser.find_element(By.CSS_SELECTOR, f'#models tr[data-model="{submitted.model_name}"]')
+    assert submitted.customized in model.text
+    assert "amazon.nova-lite-v1:0" in model.text
+    # The tool stacks the local cloud deployed beside the hub, from the registry.
+    calculator = browser.find_element(By.CSS_SELECTOR, '#tools tr[data-tool="calculator"]')
+    assert calculator.get_attribute("data-status") == "available"
+    assert "agent-hub-calculator" in calculator.text
+    assert '"expression"' in calculator.text
 
 
 def test_the_redrive_button_moves_a_dead_letter_back_to_its_queue(

@@ -8,9 +8,9 @@ from typing import Any
 
 from agenthub.local.console.records import (
     LakeUnreadable,
-    catalog_entries,
     history_rows,
     model_versions,
+    registered_tools,
     request_summary,
     request_view,
     summarize,
@@ -153,8 +153,18 @@ def test_models_newest_first_and_other_rows_attribute_by_attribute() -> None:
             for n in (1, 2)
         ]
     )
-    tools = catalog_entries(
-        [{"pk": "TOOL#weather", "sk": "TOOL", "schema": '{"type": "object"}', "enabled": True}], "TOOL#"
+    spec = {"name": "weather", "description": "The weather.", "input_schema": {"type": "object"}}
+    tools = registered_tools(
+        [
+            {
+                "pk": "TOOLS",
+                "sk": name,
+                "body": json.dumps(
+                    {"spec": {**spec, "name": name}, "stack": "s", "changed_at": "t", "withdrawn": gone}
+                ),
+            }
+            for name, gone in (("weather", False), ("almanac", True))
+        ]
     )
 
     assert [(m.name, m.request_id, m.model["arn"]) for m in models] == [
@@ -162,8 +172,9 @@ def test_models_newest_first_and_other_rows_attribute_by_attribute() -> None:
         ("faq", "r-1", "arn:model/1"),
     ]
     assert models[0].registered_at == datetime(2026, 1, 2, tzinfo=UTC)
-    assert [(t.name, t.sort_key, t.attributes) for t in tools] == [
-        ("weather", "TOOL", {"enabled": True, "schema": {"type": "object"}})
+    assert [(t.name, t.withdrawn, t.input_schema) for t in tools] == [
+        ("weather", False, {"type": "object"}),  # what agents may use first, then the withdrawn
+        ("almanac", True, {"type": "object"}),
     ]
 
 

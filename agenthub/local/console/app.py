@@ -35,9 +35,9 @@ from agenthub.local.console.reader import ConsoleError, ExecutionDetail, HubRead
 from agenthub.local.console.records import (
     TERMINAL,
     LakeUnreadable,
-    catalog_entries,
     history_rows,
     model_versions,
+    registered_tools,
     request_summary,
     request_view,
 )
@@ -298,7 +298,7 @@ class ConsoleApp:
             "catalog.html",
             section="catalog",
             models=model_versions(self.reader.model_items()),
-            tools=catalog_entries(self.reader.tool_items(), "TOOL#"),
+            tools=registered_tools(self.reader.tool_items()),
             callers=self.reader.caller_names(),
         )
 

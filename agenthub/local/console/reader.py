@@ -23,7 +23,7 @@ from agenthub.local import local_client
 from agenthub.local.console.records import (
     MODEL_PREFIX,
     REQUEST_PREFIX,
-    TOOL_PREFIX,
+    TOOLS_PARTITION,
     LakeUnreadable,
     plain,
 )
@@ -197,7 +197,13 @@ class HubReader:
         return list(self._scan(MODEL_PREFIX))
 
     def tool_items(self) -> list[dict[str, Any]]:
-        return list(self._scan(TOOL_PREFIX))
+        """The tool registry's rows, withdrawn ones included (one partition: one query)."""
+        pages = self._dynamodb.get_paginator("query").paginate(
+            TableName=self.catalog_table,
+            KeyConditionExpression="pk = :tools",
+            ExpressionAttributeValues={":tools": {"S": TOOLS_PARTITION}},
+        )
+        return [_item(raw) for page in pages for raw in page["Items"]]
 
     # -- the data lake ------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from agenthub.local.console.graph import event_details
 
 REQUEST_PREFIX = "REQUEST#"
 MODEL_PREFIX = "MODEL#"
-TOOL_PREFIX = "TOOL#"
+# The tool registry: one partition, a row per tool (functions/contracts/catalog.py).
+TOOLS_PARTITION = "TOOLS"
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 SUMMARY_CHARACTERS = 180
 VALUE_CHARACTERS = 60
@@ -323,26 +324,33 @@ def model_versions(items: list[dict[str, Any]]) -> list[ModelVersion]:
 
 
 @dataclass
-class CatalogEntry:
-    """Any other catalog row (a registered tool, say), shown attribute by attribute."""
+class RegisteredTool:
+    """A registry row: the tool's spec, the stack that registered it, and whether it still is."""
 
     name: str
-    sort_key: str
-    attributes: dict[str, Any]
+    description: str
+    input_schema: dict[str, Any]
+    stack: str
+    changed_at: str
+    withdrawn: bool
 
 
-def catalog_entries(items: list[dict[str, Any]], prefix: str) -> list[CatalogEntry]:
-    entries = []
+def registered_tools(items: list[dict[str, Any]]) -> list[RegisteredTool]:
+    tools = []
     for item in items:
-        decoded = decode_json_strings(item)
-        entries.append(
-            CatalogEntry(
-                name=str(decoded.pop("pk", "")).removeprefix(prefix),
-                sort_key=str(decoded.pop("sk", "")),
-                attributes=dict(sorted(decoded.items())),
+        body = json.loads(str(item.get("body") or "{}"))
+        spec = body.get("spec") or {}
+        tools.append(
+            RegisteredTool(
+                name=str(spec.get("name", item.get("sk", ""))),
+                description=str(spec.get("description", "")),
+                input_schema=dict(spec.get("input_schema") or {}),
+                stack=str(body.get("stack", "")),
+                changed_at=str(body.get("changed_at", "")),
+                withdrawn=bool(body.get("withdrawn", False)),
             )
         )
-    return sorted(entries, key=lambda entry: (entry.name, entry.sort_key))
+    return sorted(tools, key=lambda tool: (tool.withdrawn, tool.name))
 
 
 @dataclass
