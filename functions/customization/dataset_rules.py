@@ -176,6 +176,9 @@ def validate_lines(lines: Iterable[bytes], method: Method, size: int) -> Report:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             report.problem(number, f"not valid JSON: {error}")
             continue
+        except RecursionError:
+            report.problem(number, "not valid JSON: nested too deep to read")
+            continue
         if not isinstance(record, dict):
             report.problem(number, "a record must be a JSON object")
             continue
