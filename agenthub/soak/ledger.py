@@ -41,7 +41,7 @@ class Observed:
     finals: dict[str, Final]  # by request id, from the catalog
     catalog_rows: Counter[str]  # rows per logical request (by marker); "" counts rows of none sent
     memory_turns: Counter[str]  # agent-memory turns per request id
-    express_starts: Counter[str]  # StartExecution calls per Express execution name
+    express_runs: Counter[str]  # Express runs that did the work, per state machine and request
     dead_lettered: set[str]  # request ids of the hub events found in dead-letter queues
     dlq_messages: int
     dead_letters: Counter[str]  # DLQ messages by "<subscriber>: <event type>"
@@ -96,7 +96,7 @@ def report(
     repeated_rows = sum(count - 1 for marker, count in observed.catalog_rows.items() if marker and count > 1)
     duplicates = {
         "duplicate_acceptances": sum(len(entry.request_ids) > 1 for entry in accepted),
-        "duplicate_executions": sum(count - 1 for count in observed.express_starts.values() if count > 1),
+        "duplicate_executions": sum(count - 1 for count in observed.express_runs.values() if count > 1),
         "duplicate_catalog_rows": stray_rows + repeated_rows,
         "duplicate_memory_turns": sum(count - 1 for count in observed.memory_turns.values() if count > 1),
     }
@@ -119,7 +119,7 @@ def report(
         "planned_failure_succeeded": outcome["planned_failure_succeeded"],
         **duplicates,
         "duplicate_execution_names": sorted(
-            name for name, count in observed.express_starts.items() if count > 1
+            name for name, count in observed.express_runs.items() if count > 1
         ),
         "dlq_messages": observed.dlq_messages,
         # Where they are: a dead-lettered core-writer message of a request that still ended is an
@@ -129,7 +129,7 @@ def report(
         "faults_injected": dict(sorted(observed.faults_injected.items())),
         "faults_planned": dict(sorted(planned_faults.items())),
         # The measures above are not vacuous: how many Express executions and memory turns there were.
-        "express_executions": len(observed.express_starts),
+        "express_executions": len(observed.express_runs),
         "memory_turns": sum(observed.memory_turns.values()),
         "wall_seconds": round(wall_seconds, 1),
         "p50": percentile(to_terminal, 0.5),

@@ -60,6 +60,8 @@ KILL_TARGETS = (
     "InvokeTriggerFunction",
     "CustomizeTriggerFunction",
 )
+# The states a run passes before it has claimed its request (statemachines/preprocess.asl.json).
+CLAIM_STATES = {"Read the request", "Claim this run", "Another run has this request"}
 RETRIED_STATUSES = (409, 429, 500, 502, 503, 504)
 MAX_SENDS = 60  # a front door killed after publishing holds its key "in progress" for its timeout
 POLL_SECONDS = 2.0
@@ -473,6 +475,29 @@ class _Run:
             time.sleep(POLL_SECONDS)
         return self._observe(queues, dead_letter_queues)
 
+    def _express_runs_that_worked(self) -> Counter[str]:
+        """Express runs past their claim, by state machine and request: a duplicate start (a trigger
+        killed after StartExecution) ends at the claim and does no work, so it does not count."""
+        sfn = self.cloud.emulator.client("stepfunctions")
+        runs: Counter[str] = Counter()
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            if machine.get("type") != "EXPRESS":
+                continue
+            pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"])
+            for execution in (item for page in pages for item in page["executions"]):
+                arn = execution["executionArn"]
+                entered = {
+                    event["stateEnteredEventDetails"]["name"]
+                    for event in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+                    if "stateEnteredEventDetails" in event
+                }
+                if entered - CLAIM_STATES:
+                    request_id = json.loads(sfn.describe_execution(executionArn=arn)["input"])["event"][
+                        "request_id"
+                    ]
+                    runs[f"{machine['name']}:{request_id}"] += 1
+        return runs
+
     def _observe(self, queues: list[str], dead_letter_queues: list[str]) -> Observed:
         self._read_dead_letters(dead_letter_queues)
         by_marker = {entry.planned.marker: entry for entry in self._ledger.accepted.values()}
@@ -501,19 +526,7 @@ class _Run:
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        sfn = self.cloud.emulator.client("stepfunctions")
-        express = {
-            machine["stateMachineArn"]
-            for machine in sfn.list_state_machines()["stateMachines"]
-            if machine.get("type") == "EXPRESS"
-        }
-        starts: Counter[str] = Counter(
-            {
-                name: count
-                for (machine, name), count in self.cloud.emulator.execution_starts.items()
-                if machine in express
-            }
-        )
+        runs = self._express_runs_that_worked()
         injected = Counter(self._injected)
         for kind, rule in self._rules:
             injected[kind] += rule.hits > 0
@@ -521,7 +534,7 @@ class _Run:
             finals=finals,
             catalog_rows=rows,
             memory_turns=turns,
-            express_starts=starts,
+            express_runs=runs,
             dead_lettered={request_id for _, _, request_id in self._dead_letters.values() if request_id},
             dlq_messages=len(self._dead_letters),
             dead_letters=Counter(

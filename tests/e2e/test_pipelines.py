@@ -249,6 +249,44 @@ def test_a_redelivered_trigger_message_starts_one_execution(hub: Hub, client: Hu
     assert history(client.get(request_id).body).count("preprocess.started") == 1
 
 
+def test_a_second_start_of_an_express_run_finds_its_claim_and_does_nothing(
+    hub: Hub, client: HubClient
+) -> None:
+    """Express starts are at-least-once, and a trigger killed after StartExecution (before its
+    idempotency record says so) starts the run again under a new name: that run ends at the claim."""
+    reply = client.submit({"pipeline": "preprocess", "input": {"text": "claimed once"}})
+    request_id = reply.body["request_id"]
+    assert client.wait(request_id)["status"] == "SUCCEEDED"
+    sfn = hub.aws("stepfunctions")
+    first = sfn.describe_execution(
+        executionArn=hub.ref("PreprocessPipeline").replace(":stateMachine:", ":execution:")
+        + f":preprocess-{request_id}"
+    )
+
+    again = sfn.start_execution(
+        stateMachineArn=hub.ref("PreprocessPipeline"), name=f"again-{request_id}", input=first["input"]
+    )["executionArn"]
+    deadline = time.monotonic() + 30
+    while (
+        status := sfn.describe_execution(executionArn=again)["status"]
+    ) == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert status == "SUCCEEDED"
+    entered = [
+        event["stateEnteredEventDetails"]["name"]
+        for event in sfn.get_execution_history(executionArn=again)["events"]
+        if "stateEnteredEventDetails" in event
+    ]
+    assert entered == ["Read the request", "Claim this run", "Another run has this request"]
+    time.sleep(1)
+    assert history(client.get(request_id).body) == [
+        "request.accepted",
+        "preprocess.started",
+        "preprocess.completed",
+    ]
+
+
 def test_cancelling_an_invoke_request_ends_it_cancelled_and_its_late_answer_is_only_history(
     hub: Hub, client: HubClient
 ) -> None:

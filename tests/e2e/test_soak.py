@@ -1,10 +1,10 @@
 """A small soak with a fixed seed, as `make test` runs it: `agenthub local soak` in its own process
-(its own local cloud, state folder and ports), and its report's verdict. It keeps the local cloud's
-5-second subscriber timeouts, so a crashed trigger's message comes back in seconds. It kills workers
-of the front door and the core writer only: a trigger killed between StartExecution and recording
-the start starts its Express execution again (the README's soak; functions/pipeline_kit/trigger.py),
-which would fail this test at random until the trigger closes that window. The 1,000-request soak
-kills triggers too.
+(its own local cloud, state folder and ports), and its report's verdict. Its subscribers time out
+after 10 seconds, so a crashed trigger's message comes back soon, yet a healthy batch on a busy
+2-core machine is not taken for a crashed one. It kills workers
+of the front door, the core writer and the triggers: a trigger killed between StartExecution and
+recording the start starts its Express run again, and that run ends at its claim without doing any
+work (statemachines/preprocess.asl.json), so it is no duplicate.
 
 docs/reliability.md: the pipeline cases 13-15, 18, 20 and 21 under load together, and case 1
 (raced sends with the same key). The README quotes a run of 1,000 requests at a 10% fault rate.
@@ -26,9 +26,8 @@ REQUIRED = {
 def test_a_small_soak_with_faults_loses_nothing_and_does_nothing_twice() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "agenthub.cli", "local", "soak", "--requests", "24", "--fault-rate", "0.35",
-         "--seed", "2914", "--rate", "6", "--timeout", "60", "--subscriber-timeout", "5",
-         "--kill-targets", "FrontDoorFunction,CoreWriterFunction", "--json"],
-        capture_output=True, text=True, timeout=170, check=False,
+         "--seed", "2914", "--rate", "6", "--timeout", "90", "--subscriber-timeout", "10", "--json"],
+        capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
 
     assert run.stdout.strip(), run.stderr

@@ -75,7 +75,7 @@ def observed(finals: dict[str, Final], **changes: object) -> Observed:
         "finals": finals,
         "catalog_rows": Counter({f"soak1-{i:06d}q": 1 for i in range(10)}),
         "memory_turns": Counter(),
-        "express_starts": Counter({"preprocess-r0": 1}),
+        "express_runs": Counter({"PreprocessPipeline:r0": 1}),
         "dead_lettered": set(),
         "dlq_messages": 0,
         "dead_letters": Counter(),
@@ -114,7 +114,7 @@ def test_the_report_tells_lost_from_dead_lettered_and_expected_from_unexpected_f
 @pytest.mark.parametrize(
     ("changes", "measure"),
     [
-        ({"express_starts": Counter({"invoke-r0": 2})}, "duplicate_executions"),
+        ({"express_runs": Counter({"InvokeModelPipeline:r0": 2})}, "duplicate_executions"),
         ({"catalog_rows": Counter({"soak1-000000q": 2})}, "duplicate_catalog_rows"),
         ({"catalog_rows": Counter({"": 1})}, "duplicate_catalog_rows"),
         ({"memory_turns": Counter({"r0": 2})}, "duplicate_memory_turns"),
