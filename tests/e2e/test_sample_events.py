@@ -300,7 +300,8 @@ def test_an_unknown_function_or_name_is_a_usage_error(hub: Hub, tmp_path: Path) 
     unknown_name = run_cli(hub, "invoke", "PreprocessFunction", "-e", str(event))
 
     assert unknown_function.returncode == 2
-    assert "its functions: CoreWriterFunction" in unknown_function.stderr
+    assert "its functions: " in unknown_function.stderr
+    assert "CoreWriterFunction, " in unknown_function.stderr
     assert unknown_name.returncode == 2
     assert "did you mean DataLakeBucket" in unknown_name.stderr
 
