@@ -11,6 +11,7 @@ https://docs.aws.amazon.com/service-authorization/latest/reference/reference_pol
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -41,6 +42,10 @@ class NotNeeded(LookupError):
 class Resource:
     def resolve(self, env: Env) -> str:
         raise NotImplementedError
+
+    def resolve_all(self, env: Env) -> list[str]:
+        """Every resource the need names (one, unless a setting lists several)."""
+        return [self.resolve(env)]
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,33 @@ class ExecutionOf(Resource):
 
     def resolve(self, env: Env) -> str:
         return env.var(self.variable).replace(":stateMachine:", ":execution:") + ":example"
+
+
+@dataclass(frozen=True)
+class IndexOf(Resource):
+    """A global secondary index of the table a setting names."""
+
+    variable: str
+    index: str
+
+    def resolve(self, env: Env) -> str:
+        return f"{Table(self.variable).resolve(env)}/index/{self.index}"
+
+
+@dataclass(frozen=True)
+class QueuesIn(Resource):
+    """The queues a setting lists by URL, as a JSON object's values (`{"label": "<queue url>"}`)."""
+
+    variable: str
+
+    def resolve(self, env: Env) -> str:
+        return self.resolve_all(env)[0]
+
+    def resolve_all(self, env: Env) -> list[str]:
+        urls = json.loads(env.var(self.variable)).values()
+        # https://sqs.<region>.amazonaws.com/<account>/<name> (or the emulator's host): the last two parts.
+        parts = [url.rstrip("/").split("/") for url in urls]
+        return [f"arn:{env.partition}:sqs:{env.region}:{part[-2]}:{part[-1]}" for part in parts]
 
 
 @dataclass(frozen=True)
@@ -164,6 +196,8 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("front_door.requests.RequestService._presign", "s3.generate_presigned_url"): (
         Need("s3:GetObject", LakeObject("results/")),
         Need("s3:GetObject", LakeObject("errors/")),
+        Need("s3:GetObject", LakeObject("progress/")),
+        Need("s3:GetObject", LakeObject("work/preprocess/")),
     ),
     ("front_door.upload_urls.DatasetUploads.new_upload", "s3.generate_presigned_post"): (
         Need("s3:PutObject", LakeObject("datasets/")),
@@ -217,6 +251,16 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("agent.relay.relay", "stepfunctions.send_task_success"): (Need("states:SendTaskSuccess", Arn("*")),),
     ("agent.cancel.cancel", "stepfunctions.stop_execution"): (
         Need("states:StopExecution", ExecutionOf("STATE_MACHINE_ARN")),
+    ),
+    # The sweeper reads the dead-letter queues without taking their messages, and open requests.
+    ("operations.sweeper.DeadLetters.peek", "sqs.receive_message"): (
+        Need("sqs:ReceiveMessage", QueuesIn("DEAD_LETTER_QUEUES")),
+    ),
+    ("operations.sweeper.DeadLetters._release", "sqs.change_message_visibility_batch"): (
+        Need("sqs:ChangeMessageVisibility", QueuesIn("DEAD_LETTER_QUEUES")),
+    ),
+    ("operations.sweeper.OpenRequests.quiet_since", "dynamodb.query"): (
+        Need("dynamodb:Query", IndexOf(CATALOG, "open-requests")),
     ),
     # Tool stacks (tools/*/src). The search tool lists and reads the caller's preprocessed chunks.
     ("search_documents_tool.handler.DocumentStore.passages", "s3.list_objects_v2"): (

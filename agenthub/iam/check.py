@@ -131,7 +131,7 @@ class IamCheck:
 
     def _need(self, principal: Principal, need: Need, env: Env, because: str) -> None:
         try:
-            resource = need.resource.resolve(env)
+            resources = need.resource.resolve_all(env)
         except NotNeeded:
             return
         except MissingSetting as missing:
@@ -139,7 +139,8 @@ class IamCheck:
                 Finding(principal.logical_id, "setting", f"{because} needs the setting {missing.args[0]}")
             )
             return
-        principal.needs.append(Required(need.action, resource, tuple(sorted(need.context.items())), because))
+        context = tuple(sorted(need.context.items()))
+        principal.needs.extend(Required(need.action, resource, context, because) for resource in resources)
 
     def _direct(self, principal: Principal, action: str, resource: str, because: str, **context: str) -> None:
         principal.needs.append(Required(action, resource, tuple(sorted(context.items())), because))

@@ -38,6 +38,7 @@ from agenthub.local.emulator import Emulator, bind
 from agenthub.local.functions import FunctionHost
 from agenthub.local.pollers import SqsPoller
 from agenthub.local.sample_events import resource_table
+from agenthub.local.scheduler import Scheduler, schedules_of
 from agenthub.local.signing import load_signing_key, private_file, public_jwks
 from agenthub.local.snapshot import Interrupted
 from agenthub.template import DEFAULT_TEMPLATE, TemplateError, load_sam_template, translate
@@ -93,6 +94,8 @@ class LocalCloudConfig:
     tools_dir: Path | None = TOOLS_DIR
     # Keep the emulator's data in state_dir between runs (`agenthub local up` does); fresh: wipe it first.
     keep_state: bool = False
+    # Run the template's EventBridge schedules (the sweeper's) on time; off, `scheduler.fire` still runs one.
+    run_schedules: bool = True
     fresh: bool = False
 
 
@@ -131,6 +134,7 @@ class LocalCloud:
         self._pollers: list[SqsPoller] = []
         self._serving = False
         self.console: Console | None = None
+        self.scheduler: Scheduler | None = None  # EventBridge schedules (the sweeper's)
         self.restored: persistence.Restored | None = None  # what the start put back
         self.saved: dict[str, Any] | None = None  # what the stop saved (persistence.LocalState.save)
         self._saving = False  # only a cloud that started whole saves: a failed start keeps the last state
@@ -197,6 +201,7 @@ class LocalCloud:
             for tool_template in self._tool_templates():
                 self.deploy_stack(tool_template)
             self._wait_for_registry()
+            self._start_scheduler(functions)
             if config.warm:
                 threading.Thread(target=functions.warm_all, name="warm-functions", daemon=True).start()
             threading.Thread(target=self._api_server.serve_forever, name="local-api", daemon=True).start()
@@ -209,6 +214,12 @@ class LocalCloud:
             self.stop()
             raise
         return self
+
+    def _start_scheduler(self, functions: FunctionHost) -> None:
+        schedules = schedules_of(self.stacks.values())
+        self.scheduler = Scheduler(schedules, functions.invoke, self.config.region, ACCOUNT_ID)
+        if self.config.run_schedules:
+            self.scheduler.start()
 
     # -- stacks beside the hub's (tools) ---------------------------------------------------------
 
@@ -420,6 +431,9 @@ class LocalCloud:
                 self._pollers.append(poller)
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         if self.api is not None:
             self.api.begin_stopping()
         if self.console is not None:

@@ -649,6 +649,31 @@ def _lambda_event_source(deployer: Deployer, logical_id: str, props: dict[str, A
     return Deployed(spec.uuid)
 
 
+def _events_rule(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Deployed:
+    """An EventBridge rule, made in the emulator; a schedule's Lambda targets are invoked on time by
+    the local cloud's scheduler (agenthub.local.scheduler), which moto does not do."""
+    events = deployer.client("events")
+    name = props.get("Name") or deployer.physical_name(logical_id, 64)
+    arguments = {
+        key: props[key]
+        for key in ("ScheduleExpression", "EventPattern", "Description", "State")
+        if key in props
+    }
+    if isinstance(arguments.get("EventPattern"), dict):
+        arguments["EventPattern"] = as_json(arguments["EventPattern"])
+    arn = events.put_rule(Name=name, **arguments)["RuleArn"]
+    targets = [
+        {key: target[key] for key in ("Id", "Arn", "Input") if key in target}
+        for target in props.get("Targets", [])
+    ]
+    if targets:
+        events.put_targets(Rule=name, Targets=targets)
+    deployer.note(
+        logical_id, props, {"Name", "ScheduleExpression", "EventPattern", "Description", "State", "Targets"}
+    )
+    return Deployed(name, {"Arn": arn})
+
+
 def _layer_version(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> Deployed:
     """Served from the layer's own folder: a function that uses it finds its content after its code."""
     # SAM renames a layer `<LogicalId><10-hex hash>` (a new version per content); its folder is known
@@ -835,6 +860,7 @@ CREATORS: dict[str, Creator] = {
     "AWS::CloudFormation::WaitConditionHandle": _wait_condition_handle,
     "AWS::CloudFormation::Stack": _nested_stack,
     "AWS::Lambda::LayerVersion": _layer_version,
+    "AWS::Events::Rule": _events_rule,
 }
 
 
@@ -853,9 +879,17 @@ def _delete_role(client: Callable[[str], Any], name: str) -> None:
     iam.delete_role(RoleName=name)
 
 
+def _delete_rule(events: Any, name: str) -> None:
+    targets = [target["Id"] for target in events.list_targets_by_rule(Rule=name)["Targets"]]
+    if targets:
+        events.remove_targets(Rule=name, Ids=targets)
+    events.delete_rule(Name=name)
+
+
 DELETERS: dict[str, Callable[[Callable[[str], Any], str], None]] = {
     "AWS::Logs::LogGroup": lambda client, ref: client("logs").delete_log_group(logGroupName=ref),
     "AWS::IAM::Role": _delete_role,
     "AWS::SQS::Queue": lambda client, ref: client("sqs").delete_queue(QueueUrl=ref),
     "AWS::Lambda::Function": lambda client, ref: client("lambda").delete_function(FunctionName=ref),
+    "AWS::Events::Rule": lambda client, ref: _delete_rule(client("events"), ref),
 }

@@ -225,6 +225,7 @@ class FunctionPool:
         self.invocations = 0
         # Every invocation's duration rounded up to 1 ms, as Lambda bills it, added up (for the bench).
         self.billed_ms = 0
+        self._warming = False
 
     def _acquire(self) -> Worker | None:
         """An idle worker, or None when the caller should start one; waits or throttles at the limit."""
@@ -241,7 +242,8 @@ class FunctionPool:
                 if self._busy < self._limit:
                     self._busy += 1
                     return None
-                if self._reserved is not None:
+                # A slot taken by a warm-up is no invocation: Lambda would not throttle for it, so wait.
+                if self._reserved is not None and not self._warming:
                     raise Throttled(f"{self.spec.name}: at its reserved concurrency of {self._reserved}")
                 if not self._lock.wait(timeout=max(0.0, deadline - time.monotonic())):
                     raise Throttled(f"{self.spec.name}: no execution environment became free")
@@ -257,9 +259,10 @@ class FunctionPool:
             raise Throttled(f"{self.spec.name}: the local cloud is stopping")
         return worker
 
-    def _release(self, worker: Worker | None) -> None:
+    def _release(self, worker: Worker | None, warmed: bool = False) -> None:
         with self._lock:
             self._busy -= 1
+            self._warming = self._warming and not warmed
             if worker is not None and worker.alive and not self._stopped:
                 self._idle.append(worker)
             elif worker is not None:
@@ -317,13 +320,14 @@ class FunctionPool:
             if self._idle or self._busy:
                 return
             self._busy += 1
+            self._warming = True
         worker = None
         try:
             worker = self._start_worker()
         except Throttled:
             pass  # stopping: nothing to warm
         finally:
-            self._release(worker)
+            self._release(worker, warmed=True)
 
     def stop(self) -> None:
         """Kills every worker, busy ones too: an invocation in flight ends as a runtime exit."""

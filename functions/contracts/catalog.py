@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 REQUEST_PK_PREFIX = "REQUEST#"
 REQUEST_SK = "REQUEST"
 MODEL_PK_PREFIX = "MODEL#"
+# The sparse index of requests not yet finished, by pipeline and time of their latest event.
+OPEN_REQUESTS_INDEX = "open-requests"
+OPEN_PIPELINE = "open_pipeline"
 
 
 class HistoryEntry(BaseModel):
@@ -29,6 +32,7 @@ class HistoryEntry(BaseModel):
     event_type: str
     occurred_at: str
     status: RequestStatus
+    note: str | None = None  # why the event left the status as it was, or changed a final one
 
 
 class StoredValue(BaseModel):
@@ -101,6 +105,9 @@ def to_item(row: CatalogRow) -> dict[str, Any]:
     }
     if row.created_at:
         item["created_at"] = {"S": row.created_at}
+    if not row.status.is_terminal:
+        # Only requests still open are in the sparse `open-requests` index the sweeper reads.
+        item[OPEN_PIPELINE] = {"S": row.pipeline}
     return item
 
 

@@ -1,8 +1,9 @@
 """The hub's event types: what happened to a request, in one vocabulary every microservice shares.
 
 `request.accepted` and `request.cancel_requested` come from the front door; `<stage>.<outcome>` is
-announced by the stage that did the work; `tool.*` are an agent's calls to the tool stacks and
-their answers; `tool_registry.*` the registry's changes.
+announced by the stage that did the work; `request.failed` by the sweeper, for a request the hub
+could not carry (its message dead-lettered) or that went silent past its budget; `tool.*` are an
+agent's calls to the tool stacks and their answers; `tool_registry.*` the registry's changes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from enum import StrEnum
 
 REQUEST_ACCEPTED = "request.accepted"
 CANCEL_REQUESTED = "request.cancel_requested"
+# The hub gave up on a request (the sweeper says so): FAILED, unless its pipeline still finishes it.
+REQUEST_FAILED = "request.failed"
 # An agent asks a tool, the tool answers: about a request, but not a step of its pipeline.
 TOOL_REQUESTED = "tool.requested"
 TOOL_COMPLETED = "tool.completed"

@@ -2,7 +2,10 @@
 
 Statuses only move forward: ACCEPTED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED. The first
 terminal status wins, and a late or duplicate event never moves a status back, but its facts
-(the input of a late `request.accepted`, say) are still recorded.
+(the input of a late `request.accepted`, say) are still recorded, and its history entry says why it
+changed nothing. One exception: a FAILED the hub declared (`request.failed`, from the sweeper: a
+message dead-lettered, a request gone silent) gives way to the pipeline's own final word, so work
+redriven from a dead-letter queue still ends the request as it really ended.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.catalog import CatalogRow, HistoryEntry, StoredValue
-from contracts.events import CANCEL_REQUESTED, REQUEST_ACCEPTED, Outcome
+from contracts.events import CANCEL_REQUESTED, REQUEST_ACCEPTED, REQUEST_FAILED, Outcome
 from contracts.requests import FINAL_STAGE, RequestStatus
 from shared.hub import HubEvent
 
@@ -58,6 +61,22 @@ def forward(current: RequestStatus, requested: RequestStatus) -> RequestStatus:
     return requested
 
 
+def _declared_by_the_hub(row: CatalogRow) -> bool:
+    """Whether the row's final status came from the sweeper's `request.failed`."""
+    became = next((entry for entry in reversed(row.history) if entry.status != row.status), None)
+    index = row.history.index(became) + 1 if became else 0
+    return index < len(row.history) and row.history[index].event_type == REQUEST_FAILED
+
+
+def _after_the_end(row: CatalogRow, event: HubEvent, requested: RequestStatus) -> tuple[bool, str | None]:
+    """For a row already final: whether `event` replaces its status, and the note its entry keeps."""
+    if requested.is_terminal and event.event_type != REQUEST_FAILED and _declared_by_the_hub(row):
+        return True, f"the pipeline's own outcome replaces the hub's {row.status.value} (redriven work)"
+    if event.event_type == REQUEST_FAILED or (requested.is_terminal and requested != row.status):
+        return False, f"arrived after the request ended {row.status.value}: recorded here only"
+    return False, None
+
+
 def apply_event(row: CatalogRow | None, event: HubEvent, parts: StoredParts, now: str) -> CatalogRow | None:
     """The row after `event`, or None when the event changes nothing (a duplicate delivery)."""
     if row is not None and row.subject != event.subject:
@@ -77,6 +96,9 @@ def apply_event(row: CatalogRow | None, event: HubEvent, parts: StoredParts, now
         status = requested
     else:
         status = forward(row.status, requested)
+    superseded, note = _after_the_end(row, event, requested) if row.status.is_terminal else (False, None)
+    if superseded:
+        status = requested
 
     changes: dict[str, object] = {
         "status": status,
@@ -89,9 +111,12 @@ def apply_event(row: CatalogRow | None, event: HubEvent, parts: StoredParts, now
                 event_type=event.event_type,
                 occurred_at=event.occurred_at.isoformat(),
                 status=status,
+                note=note,
             ),
         ],
     }
+    if superseded:
+        changes["error"] = None
     if event.event_type == REQUEST_ACCEPTED:
         changes["created_at"] = event.occurred_at.isoformat()
         changes["input"] = parts.input
@@ -100,7 +125,11 @@ def apply_event(row: CatalogRow | None, event: HubEvent, parts: StoredParts, now
         changes["stage_outputs"] = {**row.stage_outputs, event.stage: parts.output}
         if status == RequestStatus.SUCCEEDED and row.result is None:
             changes["result"] = parts.output
-    elif event.outcome == Outcome.FAILED and status == RequestStatus.FAILED and row.error is None:
+    elif (
+        event.outcome == Outcome.FAILED
+        and status == RequestStatus.FAILED
+        and (row.error is None or superseded)
+    ):
         changes["error"] = parts.output
     elif event.outcome == Outcome.PROGRESS and parts.output is not None:
         occurred_at = event.occurred_at.isoformat()

@@ -212,7 +212,8 @@ def validate_object(s3: S3Client, bucket: str, key: str, method: Method, max_byt
             raise  # throttling or a server error: the task is retried
         code = error.response["Error"]["Code"]
         report = Report(method=method)
-        report.problem(None, f"the dataset s3://{bucket}/{key} cannot be read ({code}): was it uploaded?")
+        name = key.rsplit("/", 1)[-1]  # the caller's file, not where the lake keeps it
+        report.problem(None, f"the dataset {name} cannot be read ({code}): was it uploaded?")
         return report
     if size > max_bytes:
         report = Report(method=method, bytes=size)

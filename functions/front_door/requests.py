@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from pydantic import Field, TypeAdapter
 
-from contracts.catalog import CatalogReader, ToolRegistry
+from contracts.catalog import CatalogReader, CatalogRow, ToolRegistry
 from contracts.customization import UnsupportedCustomization, backend_for, hyperparameters_for
 from contracts.events import CANCEL_REQUESTED, REQUEST_ACCEPTED
 from contracts.requests import (
@@ -39,6 +39,8 @@ from shared.config import CommaList, HubSettings
 from shared.hub import HubPublisher, new_event, split_s3_uri
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -231,7 +233,7 @@ class RequestService:
         row = self._catalog.get(request_id)
         view: RequestView | None
         if row is not None:
-            view = RequestView.of_catalog(row, self._presign)
+            view = RequestView.of_catalog(row, self._presign, self._readable_by(row))
         else:
             # Until the core writer has caught up, the front door's own record of the acceptance answers.
             accepted = self._acceptances.get(request_id)
@@ -260,6 +262,19 @@ class RequestService:
             )
         )
         return {"request_id": request_id, "status": row.status.value, "cancel_requested": True}
+
+    def _readable_by(self, row: CatalogRow) -> Callable[[str], bool]:
+        """Which lake objects a request's caller may fetch: what was stored for that request."""
+        prefixes = (
+            *(f"{folder}/{row.request_id}/" for folder in ("results", "errors", "progress")),
+            f"work/preprocess/{row.subject}/{row.request_id}/",
+        )
+
+        def readable(uri: str) -> bool:
+            bucket, key = split_s3_uri(uri)
+            return bucket == self._settings.DATA_LAKE_BUCKET and key.startswith(prefixes)
+
+        return readable
 
     def _presign(self, ref: str) -> str:
         bucket, key = split_s3_uri(ref)

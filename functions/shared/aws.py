@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
 # Short socket timeouts: every call here normally answers in milliseconds, and a function must
@@ -53,6 +54,10 @@ def s3() -> S3Client:
 
 def sns() -> SNSClient:
     return _client("sns")  # type: ignore[no-any-return]
+
+
+def sqs() -> SQSClient:
+    return _client("sqs")  # type: ignore[no-any-return]
 
 
 def stepfunctions() -> SFNClient:

@@ -12,6 +12,7 @@ import pytest
 
 from agenthub.client import HubClient
 from agenthub.local.cloud import LocalCloud, LocalCloudConfig
+from agenthub.local.standins import FaultRule
 from agenthub.local.tokens import user_token
 
 
@@ -38,10 +39,10 @@ class Hub:
         assert self.cloud.stack is not None
         return self.cloud.stack.ref(logical_id)
 
-    def fault(self, **rule: Any) -> None:
+    def fault(self, **rule: Any) -> FaultRule:
         """A fault rule for the stand-ins (Bedrock, SageMaker) or Lambda invocations ("Invoke")."""
         assert self.cloud.emulator is not None
-        self.cloud.emulator.standins.add_rule(rule)
+        return self.cloud.emulator.standins.add_rule(rule)
 
     def calls(self, operation: str, match: str = "", target: str = "") -> int:
         assert self.cloud.emulator is not None
@@ -87,7 +88,11 @@ def subject_of(client: HubClient) -> str:
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     state_dir = tmp_path_factory.mktemp("agenthub-state")
-    cloud = LocalCloud(LocalCloudConfig(api_port=0, emulator_port=0, state_dir=state_dir))
+    # The sweeper runs when a test fires it: on a schedule it would fail another test's request
+    # mid-test (one dead-lettered on purpose, about to be redriven).
+    cloud = LocalCloud(
+        LocalCloudConfig(api_port=0, emulator_port=0, state_dir=state_dir, run_schedules=False)
+    )
     cloud.start()
     try:
         yield Hub(cloud, state_dir)

@@ -281,3 +281,39 @@ def session_turns(stack: Stack, session_id: str) -> list[dict[str, Any]]:
         ExpressionAttributeValues={":session": {"S": f"{SUBJECT}#{session_id}"}},
     )["Items"]
     return items
+
+
+def test_a_result_naming_lake_objects_reads_back_with_links_and_no_bucket_path(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    lake = stack.ref("DataLakeBucket")
+    mine = f"work/preprocess/{SUBJECT}/{REQUEST_ID}/chunk-0000.txt"
+    client("s3").put_object(Bucket=lake, Key=mine, Body=b"the chunk")
+    accepted = hub_event(
+        "request.accepted", {"input": {"text": "x"}, "stages": ["preprocess"]}, pipeline="preprocess"
+    )
+    completed = hub_event(
+        "preprocess.completed",
+        {
+            "chunks": [
+                {"index": 0, "ref": f"s3://{lake}/{mine}"},
+                {"index": 1, "ref": f"s3://{lake}/work/preprocess/someone-else/r/chunk-0000.txt"},
+            ],
+            "stats": {"chunks": 2},
+        },
+        pipeline="preprocess",
+        seconds=2,
+    )
+    deliver(functions, accepted, completed)
+
+    reply = functions.invoke(
+        "FrontDoorFunction",
+        api_event("front_door/get_request.json", path_parameters={"request_id": REQUEST_ID}),
+    )
+
+    assert reply["statusCode"] == 200
+    assert "s3://" not in reply["body"]
+    chunks = json.loads(reply["body"])["result"]["chunks"]
+    assert chunks[1] == {"index": 1, "ref": "(an object in the data lake)"}
+    _host, key = chunks[0]["url"].split("?")[0].removeprefix("https://").split("/", 1)
+    assert key == mine  # a presigned GET of the caller's own chunk

@@ -181,3 +181,21 @@ def test_no_role_grants_a_wildcard_action() -> None:
                     statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 )
                 assert not [action for action in actions if action == "*" or action.endswith(":*")], name
+
+
+@pytest.mark.parametrize("setting", ["defaults", "local cloud"])
+def test_the_sweeper_waits_longer_than_any_step_may_be_silent(setting: str) -> None:
+    """A request is failed as overdue only after a silence no healthy step can cause: an Express
+    run's 5 minutes, a tool's answer, a customization job's polls (each announces progress)."""
+    from agenthub.local.cloud import samconfig_overrides
+
+    parameters = {name: spec.get("Default") for name, spec in sam()["Parameters"].items()}
+    if setting == "local cloud":
+        parameters.update(samconfig_overrides())
+    quietest_step = max(
+        300 if setting == "defaults" else 0,  # the local cloud runs Express workflows in seconds
+        int(parameters["ToolAnswerTimeoutSeconds"]),
+        int(parameters["CustomizationPollSeconds"]),
+    )
+
+    assert int(parameters["RequestOverdueSeconds"]) > 2 * quietest_step

@@ -146,3 +146,48 @@ def test_the_event_that_succeeded_a_request_is_known_from_its_history() -> None:
     assert succeeded_by(row, COMPLETED.event_id)
     assert not succeeded_by(row, late.event_id)  # a second answer: history only
     assert not succeeded_by(replay(ACCEPTED, FAILED, COMPLETED), COMPLETED.event_id)
+
+
+GAVE_UP = event("request.failed", 4, error="DeadLettered")
+
+
+def test_a_late_final_event_is_kept_in_the_history_saying_it_changed_nothing() -> None:
+    row = replay(ACCEPTED, STARTED, FAILED, COMPLETED)
+
+    assert row.status == RequestStatus.FAILED
+    assert row.history[-1].event_type == "invoke.completed"
+    assert row.history[-1].note == "arrived after the request ended FAILED: recorded here only"
+    assert [entry.note for entry in row.history[:-1]] == [None, None, None]
+
+
+def test_the_hubs_failure_gives_way_to_the_pipelines_own_outcome() -> None:
+    """A message redriven from a dead-letter queue finishes the work the sweeper had given up on."""
+    row = replay(ACCEPTED, STARTED, GAVE_UP, COMPLETED)
+
+    assert row.status == RequestStatus.SUCCEEDED
+    assert row.error is None
+    assert row.result == StoredValue(inline='"invoke.completed"')
+    assert row.history[-1].note == "the pipeline's own outcome replaces the hub's FAILED (redriven work)"
+    assert succeeded_by(row, COMPLETED.event_id)
+
+
+def test_the_hubs_failure_gives_way_to_the_pipelines_own_failure_and_its_error() -> None:
+    row = replay(ACCEPTED, GAVE_UP, FAILED)
+
+    assert row.status == RequestStatus.FAILED
+    assert row.error == StoredValue(inline='"invoke.failed"')
+
+
+def test_the_hubs_failure_after_the_pipeline_ended_changes_nothing() -> None:
+    row = replay(ACCEPTED, STARTED, COMPLETED, GAVE_UP)
+
+    assert row.status == RequestStatus.SUCCEEDED
+    assert row.error is None
+    assert row.history[-1].note == "arrived after the request ended SUCCEEDED: recorded here only"
+
+
+def test_a_pipelines_failure_is_final_even_for_a_later_success() -> None:
+    row = replay(ACCEPTED, FAILED, GAVE_UP, COMPLETED)
+
+    assert row.status == RequestStatus.FAILED
+    assert row.error == StoredValue(inline='"invoke.failed"')
