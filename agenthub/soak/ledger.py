@@ -71,12 +71,13 @@ def report(
     for entry in accepted:
         final = observed.finals.get(entry.request_id)
         expect = entry.planned.expect
+        if entry.request_id in observed.dead_lettered:
+            outcome["dead_lettered"] += 1
+            outcome["dead_lettered_unplanned"] += expect is not Expect.DEAD_LETTERED
         if final is None or final.status not in TERMINAL:
-            if entry.request_id in observed.dead_lettered:
-                outcome["dead_lettered"] += 1
-                outcome["dead_lettered_unplanned"] += expect is not Expect.DEAD_LETTERED
-            else:
-                outcome["lost"] += 1
+            # Dead-lettered or not: the sweeper ends every request the hub could not carry, so one
+            # still open once work has drained and the sweeper has run is lost.
+            outcome["lost"] += 1
             continue
         if final.terminal_at is not None:
             to_terminal.append(max(0.0, final.terminal_at - entry.accepted_at))
@@ -86,7 +87,9 @@ def report(
             # retries is off (worth a look), but nothing was lost or done twice.
             outcome["planned_failure_succeeded"] += expect in (Expect.FAILED, Expect.DEAD_LETTERED)
         elif final.status == "FAILED":
-            outcome["failed_expected" if expect is Expect.FAILED else "failed_unexpected"] += 1
+            # A planned dead letter ends FAILED by the sweeper (DeadLettered), as the plan expects.
+            planned = expect in (Expect.FAILED, Expect.DEAD_LETTERED)
+            outcome["failed_expected" if planned else "failed_unexpected"] += 1
         else:
             outcome["cancelled"] += 1
             outcome["failed_unexpected"] += expect is not Expect.CANCELLED
@@ -110,9 +113,8 @@ def report(
         "failed_unexpected": outcome["failed_unexpected"],
         "cancelled": outcome["cancelled"],
         "lost": outcome["lost"],
-        # Known gap (issue 13): a message that ends in a dead-letter queue leaves its request
-        # non-terminal until "DLQ -> request FAILED" and the sweeper exist. Such requests are
-        # counted here, not as lost; `dead_lettered_unplanned` are those no planned fault meant to
+        # Requests with a message in a dead-letter queue (the sweeper failed them, unless their
+        # pipeline still ended them); `dead_lettered_unplanned` are those no planned fault meant to
         # dead-letter (a batch that failed with another request's message in it, once too often).
         "dead_lettered": outcome["dead_lettered"],
         "dead_lettered_unplanned": outcome["dead_lettered_unplanned"],

@@ -36,7 +36,7 @@ class Expect(StrEnum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # the fault outlasted the retries: FAILED is the right answer
-    DEAD_LETTERED = "dead_lettered"  # its message ends in a DLQ (issue 13: not yet announced as FAILED)
+    DEAD_LETTERED = "dead_lettered"  # its message ends in a DLQ, and the sweeper fails the request
     CANCELLED = "cancelled"  # cancelled at once: CANCELLED, or SUCCEEDED if the pipeline won the race
 
 

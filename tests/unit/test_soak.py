@@ -99,16 +99,17 @@ def test_the_report_tells_lost_from_dead_lettered_and_expected_from_unexpected_f
         "r1": Final("FAILED", 103.0),
         "r2": Final("FAILED", 104.0),
         "r3": Final("RUNNING", None),
+        "r4": Final("FAILED", 105.0),  # dead-lettered, then failed by the sweeper
         "r5": Final("CANCELLED", 102.0),
     }
 
     result = report(entries, observed(finals, dead_lettered={"r4"}), wall_seconds=9.0, refused=0, settings={})
 
     assert result["accepted"] == 6
-    assert (result["succeeded"], result["failed_expected"], result["failed_unexpected"]) == (1, 1, 1)
+    assert (result["succeeded"], result["failed_expected"], result["failed_unexpected"]) == (1, 2, 1)
     assert (result["lost"], result["dead_lettered"], result["cancelled"]) == (1, 1, 1)
     assert result["ok"] is False
-    assert (result["p50"], result["p95"]) == (2.0, 4.0)
+    assert (result["p50"], result["p95"]) == (3.0, 5.0)
 
 
 @pytest.mark.parametrize(
@@ -140,3 +141,15 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile([], 0.5) is None
     assert percentile([3.0, 1.0, 2.0, 4.0], 0.5) == 2.0
     assert percentile([float(n) for n in range(1, 101)], 0.95) == 95.0
+
+
+def test_a_dead_lettered_request_still_open_after_the_sweep_is_lost() -> None:
+    entries = [accepted(0, Expect.DEAD_LETTERED)]
+
+    result = report(
+        entries, observed({"r0": Final("RUNNING", None)}, dead_lettered={"r0"}),
+        wall_seconds=1.0, refused=0, settings={},
+    )  # fmt: skip
+
+    assert (result["lost"], result["dead_lettered"]) == (1, 1)
+    assert result["ok"] is False
