@@ -45,6 +45,7 @@ def twin_template(template_text: str, root: Path, architecture: str) -> str:
         "CodeUri: functions/": f"CodeUri: {root / 'functions'}/",
         "ContentUri: layers/": f"ContentUri: {root / 'layers'}/",
         "DefinitionUri: statemachines/": f"DefinitionUri: {root / 'statemachines'}/",
+        "Location: templates/": f"Location: {root / 'templates'}/",
     }
     for old, new in replacements.items():
         if old not in template_text:

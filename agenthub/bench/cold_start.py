@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agenthub.bench.samples import fresh_event, fresh_ids, put_data
+from agenthub.bench.samples import fresh_ids, fresh_sample, put_data
 from agenthub.bench.stats import Spread, interleaved, ratio_of_medians, spread
 from agenthub.bench.xray import XRaySink
 from agenthub.local.deploy import FunctionSpec, Stack
@@ -120,8 +120,8 @@ def record_calls(
     spec: FunctionSpec, stack: Stack, s3: Any, function: Process, work: Path
 ) -> list[dict[str, Any]]:
     """One untimed run that writes down the AWS calls of the first event (and warms the page cache)."""
-    event = fresh_event(spec.logical_id, stack)
-    put_data(spec.logical_id, event, s3)
+    event, objects = fresh_sample(spec.logical_id, stack, function.environment.get("AWS_ENDPOINT_URL", ""))
+    put_data(objects, s3)
     record_to = work / f"calls-{spec.logical_id}.json"
     outcome = run_child(
         "record", {"handler": spec.handler, "event": event, "record_to": str(record_to)}, function, work
@@ -141,8 +141,10 @@ def measure_function(
     baseline_imports: list[float] = []
 
     def function_once() -> float:
-        event = fresh_event(spec.logical_id, stack)
-        put_data(spec.logical_id, event, s3)
+        event, objects = fresh_sample(
+            spec.logical_id, stack, function.environment.get("AWS_ENDPOINT_URL", "")
+        )
+        put_data(objects, s3)
         outcome = run_child("function", {"handler": spec.handler, "event": event}, function, work)
         check_outcome(spec.logical_id, outcome)
         imports.append(outcome["import_ms"])

@@ -14,6 +14,7 @@ def test_the_twin_template_changes_only_the_architecture_and_makes_paths_absolut
         "  DefinitionUri: statemachines/a.asl.json\n"
         "  Layer:\n    Metadata:\n      BuildArchitecture: arm64\n    Properties:\n"
         "      ContentUri: layers/hub_library/\n      CompatibleArchitectures: [arm64]\n"
+        "  Subscriber:\n    Properties:\n      Location: templates/hub-subscriber.yaml\n"
     )
 
     twin = twin_template(template, Path("/project"), "x86_64")
@@ -24,6 +25,7 @@ def test_the_twin_template_changes_only_the_architecture_and_makes_paths_absolut
     assert "CodeUri: /project/functions/" in twin
     assert "ContentUri: /project/layers/hub_library/" in twin
     assert "DefinitionUri: /project/statemachines/a.asl.json" in twin
+    assert "Location: /project/templates/hub-subscriber.yaml" in twin
 
 
 def test_a_template_that_changed_shape_is_reported_not_built_wrong() -> None:
