@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.logging.types import LogRecord
 
 AnyCallable = TypeVar("AnyCallable", bound=Callable[..., Any])
 
@@ -32,7 +36,19 @@ def _tracer() -> Untraced:
     return cast("Untraced", Tracer())
 
 
-logger = Logger()
+# The same on every line of a function's log group, which already names the function: left out of
+# each line, as CloudWatch Logs bills by the byte ingested.
+_CONSTANT_KEYS = ("function_name", "function_arn", "function_memory_size")
+
+
+class _Formatter(LambdaPowertoolsFormatter):
+    def serialize(self, log: LogRecord) -> str:
+        for key in _CONSTANT_KEYS:
+            log.pop(key, None)  # type: ignore[misc]
+        return super().serialize(log)
+
+
+logger = Logger(logger_formatter=_Formatter())
 tracer = _tracer()
 metrics = Metrics()
 
