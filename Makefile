@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON_FOR_VENV ?= $(shell scripts/find-python)
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml functions/requirements.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml layers/hub_library/requirements.txt | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 TRANSLATED := build/template.translated.json
 
@@ -30,7 +30,7 @@ $(STAMP):
 	@echo "setting up $(VENV) with $(PYTHON_FOR_VENV)"
 	@rm -rf $(VENV) && $(PYTHON_FOR_VENV) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r functions/requirements.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -r layers/hub_library/requirements.txt -e ".[dev]"
 	@touch $@
 
 $(NODE_STAMP):

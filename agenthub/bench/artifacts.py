@@ -41,8 +41,11 @@ def twin_template(template_text: str, root: Path, architecture: str) -> str:
     """The template with another architecture and its relative code paths made absolute."""
     replacements = {
         "Architectures: [arm64]": f"Architectures: [{architecture}]",
+        "BuildArchitecture: arm64": f"BuildArchitecture: {architecture}",
         "CodeUri: functions/": f"CodeUri: {root / 'functions'}/",
+        "ContentUri: layers/": f"ContentUri: {root / 'layers'}/",
         "DefinitionUri: statemachines/": f"DefinitionUri: {root / 'statemachines'}/",
+        "Location: templates/": f"Location: {root / 'templates'}/",
     }
     for old, new in replacements.items():
         if old not in template_text:
@@ -51,13 +54,15 @@ def twin_template(template_text: str, root: Path, architecture: str) -> str:
     return template_text
 
 
-def sam_build(template: Path, build_dir: Path, cache_dir: Path) -> None:
+def sam_build(template: Path, build_dir: Path, cache_dir: Path, layer_platform: str | None = None) -> None:
     """`sam build` without Docker: it needs python3.13 on PATH, the virtualenv's own."""
     bin_dir = Path(sys.executable).parent
     environment = {
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "SAM_CLI_TELEMETRY": "0",
+        # The layer's Makefile picks its wheels for this platform (arm64 unless told otherwise).
+        **({"LAYER_PLATFORM": layer_platform} if layer_platform else {}),
     }
     done = subprocess.run(  # noqa: S603 - the virtualenv's own sam
         [
@@ -89,7 +94,7 @@ def runnable_build(work: Path) -> Path:
     twin = work / "template.x86_64.yaml"
     twin.write_text(twin_template((PROJECT_ROOT / "template.yaml").read_text(), PROJECT_ROOT, "x86_64"))
     build_dir = work / "build-x86_64"
-    sam_build(twin, build_dir, work / "cache-x86_64")
+    sam_build(twin, build_dir, work / "cache-x86_64", "manylinux2014_x86_64")
     return build_dir
 
 
@@ -106,7 +111,8 @@ def _size(path: Path) -> tuple[int, int, int]:
 def artifact_size(function_dir: Path, own_packages: set[str]) -> ArtifactSize:
     total, files, compiled = _size(function_dir)
     own = runtime = 0
-    for entry in function_dir.iterdir():
+    packages = layer_content(function_dir) if layer_content(function_dir).is_dir() else function_dir
+    for entry in packages.iterdir():
         top = entry.name.split("-", 1)[0].removesuffix(".py").lower()
         if entry.name in own_packages:
             own += _size(entry)[0]
@@ -116,10 +122,24 @@ def artifact_size(function_dir: Path, own_packages: set[str]) -> ArtifactSize:
 
 
 def artifact_sizes(build_dir: Path = DEPLOYED_BUILD) -> dict[str, ArtifactSize]:
-    """Every function folder of a `sam build` output, by logical id."""
+    """Every function folder and layer of a `sam build` output, by logical id."""
     own = {entry.name for entry in SOURCE_FOLDER.iterdir() if (entry / "__init__.py").exists()}
     return {
         entry.name: artifact_size(entry, own)
         for entry in sorted(build_dir.iterdir())
-        if entry.is_dir() and (entry / "requirements.txt").exists()
+        if entry.is_dir() and (layer_content(entry).is_dir() or own & {item.name for item in entry.iterdir()})
+    }
+
+
+def layer_content(folder: Path) -> Path:
+    """Where a built layer's Python packages are (what Lambda mounts as /opt/python)."""
+    return folder / "python"
+
+
+def built_layers(build_dir: Path, source_dirs: dict[str, Path]) -> dict[Path, Path]:
+    """Each layer's source folder -> its built python/ folder, for the layers `sam build` built."""
+    return {
+        source.resolve(): layer_content(build_dir / logical_id)
+        for logical_id, source in source_dirs.items()
+        if layer_content(build_dir / logical_id).is_dir()
     }

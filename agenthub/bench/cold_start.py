@@ -1,9 +1,10 @@
 """Cold starts: each function's import + first event in a fresh interpreter, against a bare baseline.
 
 A (the function): a new process with the function's environment as Lambda gives it (tracing
-active and sampled, so the Powertools Tracer is live), its `sam build` folder as the task root,
-no bytecode written (the task root is read-only in Lambda, and `sam build` ships no .pyc files);
-it imports the handler and runs it on its sample event. B (the baseline): a new process with the
+active and sampled, the template's variables as deployed), its `sam build` folder as the task
+root and its layers as `sam build` built them after it on the path, no bytecode written (the task
+root is read-only in Lambda: only the .pyc files a build ships are used); it imports the handler
+and runs it on its sample event. B (the baseline): a new process with the
 same environment outside the package, which imports boto3 (the runtime's own, compiled), creates
 a client per service and makes the same AWS calls the function made, recorded from a first run.
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agenthub.bench.samples import fresh_event, fresh_ids, put_data
+from agenthub.bench.samples import fresh_ids, fresh_sample, put_data
 from agenthub.bench.stats import Spread, interleaved, ratio_of_medians, spread
 from agenthub.bench.xray import XRaySink
 from agenthub.local.deploy import FunctionSpec, Stack
@@ -79,12 +80,21 @@ def run_child(mode: str, spec: dict[str, Any], process: Process, work: Path) -> 
 
 
 def lambda_processes(
-    spec: FunctionSpec, build_dir: Path, endpoint_url: str, sink: XRaySink, work: Path
+    spec: FunctionSpec,
+    build_dir: Path,
+    layers: dict[Path, Path],
+    endpoint_url: str,
+    sink: XRaySink,
+    work: Path,
 ) -> tuple[Process, Process]:
-    """The function's process (its build folder as task root) and its baseline's (outside it)."""
+    """The function's process (its build folder as task root, its layers as built: `layers` maps a
+    layer's source folder to its built python/ folder) and its baseline's (outside both)."""
     task_root = build_dir / spec.logical_id
+    built = tuple(layers.get(layer.resolve(), layer) for layer in spec.layer_dirs)
     environment = {
-        **function_environment(replace(spec, code_dir=task_root), spec.arn.split(":")[3], endpoint_url),
+        **function_environment(
+            replace(spec, code_dir=task_root, layer_dirs=built), spec.arn.split(":")[3], endpoint_url
+        ),
         **sink.environment(sampled=True),
         "_HANDLER": spec.handler,
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -110,8 +120,8 @@ def record_calls(
     spec: FunctionSpec, stack: Stack, s3: Any, function: Process, work: Path
 ) -> list[dict[str, Any]]:
     """One untimed run that writes down the AWS calls of the first event (and warms the page cache)."""
-    event = fresh_event(spec.logical_id, stack)
-    put_data(spec.logical_id, event, s3)
+    event, objects = fresh_sample(spec.logical_id, stack, function.environment.get("AWS_ENDPOINT_URL", ""))
+    put_data(objects, s3)
     record_to = work / f"calls-{spec.logical_id}.json"
     outcome = run_child(
         "record", {"handler": spec.handler, "event": event, "record_to": str(record_to)}, function, work
@@ -131,8 +141,10 @@ def measure_function(
     baseline_imports: list[float] = []
 
     def function_once() -> float:
-        event = fresh_event(spec.logical_id, stack)
-        put_data(spec.logical_id, event, s3)
+        event, objects = fresh_sample(
+            spec.logical_id, stack, function.environment.get("AWS_ENDPOINT_URL", "")
+        )
+        put_data(objects, s3)
         outcome = run_child("function", {"handler": spec.handler, "event": event}, function, work)
         check_outcome(spec.logical_id, outcome)
         imports.append(outcome["import_ms"])

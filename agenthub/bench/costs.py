@@ -2,8 +2,11 @@
 
 Prices come from bench/prices.json (region, date and source page of each). Model tokens are priced
 apart and not included. Two figures are modelled rather than counted, and say so: KMS, whose
-calls SNS makes inside AWS for the encrypted hub topic (one GenerateDataKey per publish, an upper
-bound: SNS may reuse data keys), and the naive design the README compares against.
+calls SNS makes inside AWS for the encrypted hub topic, and the naive design the README compares
+against. SNS reuses a data key for up to 5 minutes per publishing principal, so its KMS requests
+are a monthly amount per principal, not per publish (R = B / D * 2P, "Estimating AWS KMS costs",
+https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html); per million requests it is
+that month's amount spread over a month of a million requests.
 """
 
 from __future__ import annotations
@@ -22,6 +25,17 @@ MILLION = 1_000_000
 EXPRESS_BILLED_GB = 64 / 1024
 # The naive design's extra task Lambdas (one per SDK-integration step) get the template's default memory.
 NAIVE_TASK_MEMORY_MB = 256
+# SNS's KMS formula: a 30-day month (B), its data key reuse period (D), GenerateDataKey and Decrypt.
+MONTH_SECONDS = 30 * 24 * 3600
+SNS_DATA_KEY_REUSE_SECONDS = 300
+KMS_REQUESTS_PER_REUSE_PERIOD = 2
+REQUESTS_PER_MONTH = MILLION  # the volume the monthly KMS amount is spread over
+
+
+def kms_requests_per_request(publishers: int) -> float:
+    """The hub topic's KMS requests, per request, at a month of REQUESTS_PER_MONTH requests."""
+    monthly = MONTH_SECONDS / SNS_DATA_KEY_REUSE_SECONDS * KMS_REQUESTS_PER_REUSE_PERIOD * publishers
+    return monthly / REQUESTS_PER_MONTH
 
 
 def load_prices(path: Path = PRICES) -> dict[str, float]:
@@ -55,6 +69,7 @@ class Usage:
     sdk_task_states: int  # Task states served by an SDK integration rather than a Lambda
     log_bytes: int
     lambda_task_ms: float = 0.0  # mean duration of the state machines' own Lambda tasks
+    hub_publishers: int = 0  # IAM roles that may publish to the hub topic (SNS's principals)
 
 
 @dataclass(frozen=True)
@@ -81,7 +96,7 @@ def _common(usage: Usage, prices: dict[str, float]) -> dict[str, float]:
         "sqs": usage.sqs_requests * prices["sqs_request"],
         "s3": usage.s3_writes * prices["s3_standard_write_request"]
         + usage.s3_reads * prices["s3_standard_read_request"],
-        "kms": usage.sns_publishes * prices["kms_request"],
+        "kms": kms_requests_per_request(usage.hub_publishers) * prices["kms_request"],
         "cloudwatch_logs": usage.log_bytes / 1024**3 * prices["cloudwatch_logs_ingestion_gb"],
     }
 

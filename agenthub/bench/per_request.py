@@ -10,6 +10,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agenthub.bench.counting import RequestCounter, SnsDeliveryCounter
@@ -94,6 +95,26 @@ class Quiet:
         return events
 
 
+# Lambda's own lines for each invocation, which the local cloud writes as Lambda's text format does.
+PLATFORM_LINES = (b"START RequestId: ", b"END RequestId: ", b"REPORT RequestId: ")
+
+
+def platform_lines_sent(properties: dict[str, Any]) -> bool:
+    """Whether Lambda sends its start and report lines to CloudWatch: at the INFO system log
+    level (the default), not at WARN, which the template sets for JSON logs
+    (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html)."""
+    logging = properties.get("LoggingConfig") or {}
+    return str(logging.get("SystemLogLevel", "INFO")).upper() in ("DEBUG", "INFO")
+
+
+def ingested_log_bytes(path: Path, platform_logged: bool) -> int:
+    """What CloudWatch Logs would ingest of a function's log file."""
+    if platform_logged:
+        return path.stat().st_size
+    with path.open("rb") as lines:
+        return sum(len(line) for line in lines if not line.startswith(PLATFORM_LINES))
+
+
 @dataclass
 class _Snapshot:
     requests: Counter[str]
@@ -120,12 +141,20 @@ class RequestCounts:
         }
         self._logical_ids = {spec.name: logical_id for logical_id, spec in cloud.stack.functions.items()}
         self._logs = cloud.config.state_dir / "logs"
+        self._platform_logged = {
+            logical_id: platform_lines_sent(cloud.stack.properties.get(logical_id, {}))
+            for logical_id in cloud.stack.functions
+        }
         endpoint_url, region = emulator_of(cloud)
         self._quiet = Quiet(endpoint_url, region)
         self._watch = CatalogWatch(endpoint_url, region, cloud.stack.ref("CatalogTable"))
 
     def _log_bytes(self) -> int:
-        return sum(path.stat().st_size for path in self._logs.glob("*.log") if path.stem in self._pools)
+        return sum(
+            ingested_log_bytes(path, self._platform_logged.get(path.stem, True))
+            for path in self._logs.glob("*.log")
+            if path.stem in self._pools
+        )
 
     def _snapshot(self) -> _Snapshot:
         requests, invoked = self._counter.snapshot()

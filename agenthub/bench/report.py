@@ -45,6 +45,7 @@ def cold_start_figures(functions: dict[str, Any]) -> dict[str, Any]:
             },
             1,
         ),
+        "cold_start_not_measured": functions.get("cold_starts_not_measured", {}),
     }
 
 
@@ -152,6 +153,8 @@ def table(figures: dict[str, Any]) -> str:
             f"  {name:32} {ratio:5.2f}x  {function['minimum']:7.0f} / {function['median']:7.0f} / "
             f"{function['maximum']:7.0f}  vs  {baseline['median']:5.0f}"
         )
+    for name, reason in sorted(figures.get("cold_start_not_measured", {}).items()):
+        lines.append(f"  {name:32} not measured: {reason}")
     for name, item in figures.get("front_door_cold_start_what_if", {}).items():
         lines.append(
             f"  FrontDoorFunction, {name:24} {item['ratio']:5.2f}x  "

@@ -8,6 +8,7 @@ from typing import Any
 from agenthub.bench.costs import LambdaUse, Usage
 from agenthub.bench.counting import DYNAMODB_READS, DYNAMODB_WRITES
 from agenthub.bench.per_request import Counts
+from agenthub.local.stack import Stack
 
 S3_READS = ("GetObject", "HeadObject")
 
@@ -56,8 +57,35 @@ def summary(counts: Counts) -> dict[str, Any]:
     }
 
 
-def usage_of(counts: Counts, memory_mb: dict[str, int]) -> Usage:
-    """What the request is billed for; `memory_mb` is each function's memory, by logical id."""
+def hub_publishers(stack: Stack, topic: str = "AgentCoreTopic") -> int:
+    """IAM roles of the stack (nested stacks too) allowed sns:Publish on the hub topic: SNS's
+    publishing principals, each of which gets data keys of its own."""
+    arn = stack.ref(topic)
+    return sum(
+        any(
+            _allows_publish(policy.get("PolicyDocument", {}), arn)
+            for policy in properties.get("Policies", [])
+        )
+        for child in stack.walk()
+        for name, properties in child.properties.items()
+        if child.types.get(name) == "AWS::IAM::Role"
+    )
+
+
+def _allows_publish(document: dict[str, Any], arn: str) -> bool:
+    statements = document.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions, resources = statement.get("Action", []), statement.get("Resource", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = [resources] if isinstance(resources, str) else resources
+        if statement.get("Effect") == "Allow" and "sns:Publish" in actions and arn in resources:
+            return True
+    return False
+
+
+def usage_of(counts: Counts, memory_mb: dict[str, int], publishers: int = 0) -> Usage:
+    """What the request is billed for; `memory_mb` is each function's memory, by logical id;
+    `publishers` the hub topic's publishing principals (for SNS's KMS requests)."""
     requests = counts.requests
     task_ms = sum(counts.billed_ms.get(name, 0) * share for name, share in _task_shares(counts).items())
     return Usage(
@@ -79,6 +107,7 @@ def usage_of(counts: Counts, memory_mb: dict[str, int]) -> Usage:
         sdk_task_states=sum(n for kind, n in counts.task_states.items() if kind != "lambda"),
         log_bytes=counts.log_bytes,
         lambda_task_ms=task_ms / max(1, sum(counts.task_invocations.values())),
+        hub_publishers=publishers,
     )
 
 

@@ -34,6 +34,10 @@ Two more make the emulator do less per request, without changing what it answers
 - Step Functions SDK and Lambda tasks: moto creates a new boto3 client for every task it runs,
   and the payload mapping above looked its operation's model up from a new botocore session
   each time. Clients are kept per service and endpoint, and operation models per operation.
+- Step Functions executions: moto parses the state machine's definition with ANTLR at the start
+  of every execution. The parsed program is built once from the definition and never changed
+  while it runs (every execution's state lives in its own environment), so it is kept per
+  definition text and shared by the executions that run it.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import json
 import os
 import threading
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import botocore.session
@@ -64,6 +68,7 @@ def install() -> None:
     _stopping_wakes_waiting_tasks()
     _list_moto_modules_once()
     _reuse_task_clients()
+    _parse_each_definition_once()
     _installed = True
 
 
@@ -274,3 +279,17 @@ def _reuse_task_clients() -> None:
         name = getattr(module, "__name__", "")
         if name.startswith("moto.stepfunctions.") and getattr(module, "boto_client_for", None) is original:
             module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+def _parse_each_definition_once() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    @lru_cache(maxsize=64)
+    def program(definition: str) -> Any:
+        return AmazonStateLanguageParser.parse(definition)[0]
+
+    def entrypoint(self: Any) -> Any:
+        return program(self._evaluation_details.state_machine_details.definition)
+
+    ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign]

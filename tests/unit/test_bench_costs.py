@@ -48,6 +48,7 @@ def usage(**changes: object) -> Usage:
         "sdk_task_states": 1,
         "log_bytes": 1024**3 // MILLION,  # a GB per million requests
         "lambda_task_ms": 20.0,
+        "hub_publishers": 10,
     }
     return Usage(**{**fields, **changes})  # type: ignore[arg-type]
 
@@ -60,7 +61,8 @@ def test_each_service_is_priced_from_its_counts() -> None:
     assert cost.by_service["lambda"] == pytest.approx(0.2 + 1.33334, abs=1e-4)
     assert cost.by_service["dynamodb"] == pytest.approx(4 * 0.625 + 2 * 0.125)
     assert cost.by_service["sns"] == pytest.approx(1.5)
-    assert cost.by_service["kms"] == pytest.approx(9.0)  # one data key per publish, modelled
+    # SNS's formula: 30 days / 300 s * 2 requests * 10 publishers, over a million requests a month
+    assert cost.by_service["kms"] == pytest.approx(8640 * 2 * 10 * 3.0e-6)
     assert cost.by_service["sqs"] == pytest.approx(4.0)
     assert cost.by_service["s3"] == pytest.approx(5.0 + 0.4)
     # 1 Express start + 0.3 s at 64 MB

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from agenthub.bench.counting import classify, dynamodb_write_units
+from agenthub.bench.per_request import ingested_log_bytes, platform_lines_sent
 from agenthub.bench.profile import summarize
 from agenthub.bench.samples import fresh_ids
 
@@ -74,3 +76,21 @@ def test_a_profile_is_summed_by_package_and_by_frame() -> None:
         ("sign (moto/sns/models.py)", 2),
     ]
     assert dict(summary.by_package) == {"moto/core": 6, "moto/sns": 2, "json": 1, "python": 1}
+
+
+def test_lambdas_own_lines_count_only_where_the_system_log_level_sends_them(tmp_path: Path) -> None:
+    log = tmp_path / "Function.log"
+    log.write_bytes(
+        b"START RequestId: 1 Version: $LATEST\n"
+        b'{"level":"INFO","message":"catalog updated"}\n'
+        b"END RequestId: 1\n"
+        b"REPORT RequestId: 1\tDuration: 3.00 ms\n"
+    )
+
+    assert platform_lines_sent({})
+    assert platform_lines_sent({"LoggingConfig": {"SystemLogLevel": "INFO"}})
+    assert not platform_lines_sent({"LoggingConfig": {"LogFormat": "JSON", "SystemLogLevel": "WARN"}})
+    assert ingested_log_bytes(log, platform_logged=True) == log.stat().st_size
+    assert ingested_log_bytes(log, platform_logged=False) == len(
+        b'{"level":"INFO","message":"catalog updated"}\n'
+    )
