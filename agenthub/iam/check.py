@@ -31,6 +31,7 @@ from agenthub.iam.access import (
     CALLS,
     LIBRARIES,
     Arn,
+    ArnIn,
     Bucket,
     Env,
     ImageRepository,
@@ -451,6 +452,13 @@ def _converse(check: IamCheck) -> Iterable[Need]:
         yield Need(
             "bedrock:InvokeModel", Arn("arn:{partition}:bedrock:us-west-2::foundation-model/" + routed)
         )
+    # A caller's own customized model, by its deployment: only this stack's (tagged when deployed).
+    # https://docs.aws.amazon.com/bedrock/latest/userguide/deploy-custom-model-on-demand.html
+    yield Need(
+        "bedrock:InvokeModel",
+        Arn("arn:{partition}:bedrock:{region}:{account}:custom-model-deployment/example"),
+        {"aws:ResourceTag/agenthub:stack": check.stack.name},
+    )
 
 
 _BEDROCK_JOB = Arn("arn:{partition}:bedrock:{region}:{account}:model-customization-job/example")
@@ -479,6 +487,19 @@ def _create_training_job(check: IamCheck) -> Iterable[Need]:
         yield Need("iam:PassRole", Arn(role), {"iam:PassedToService": "sagemaker.amazonaws.com"})
 
 
+_DEPLOYMENT = Arn("arn:{partition}:bedrock:{region}:{account}:custom-model-deployment/example")
+
+
+def _create_deployment(_: IamCheck) -> Iterable[Need]:
+    # https://docs.aws.amazon.com/bedrock/latest/userguide/deploy-custom-model-on-demand.html
+    yield Need("bedrock:CreateCustomModelDeployment", _DEPLOYMENT)
+    yield Need(
+        "bedrock:CreateCustomModelDeployment",
+        Arn("arn:{partition}:bedrock:{region}:{account}:custom-model/example"),
+    )
+    yield Need("bedrock:TagResource", _DEPLOYMENT)  # the stack's tag, which invoking is scoped by
+
+
 INTEGRATIONS: dict[str, Callable[[IamCheck], Iterable[Need]]] = {
     "arn:aws:states:::aws-sdk:bedrockruntime:converse": _converse,
     "arn:aws:states:::aws-sdk:bedrock:createModelCustomizationJob": _create_bedrock_job,
@@ -488,6 +509,14 @@ INTEGRATIONS: dict[str, Callable[[IamCheck], Iterable[Need]]] = {
     "arn:aws:states:::aws-sdk:bedrock:stopModelCustomizationJob": lambda _: [
         Need("bedrock:StopModelCustomizationJob", _BEDROCK_JOB)
     ],
+    "arn:aws:states:::aws-sdk:bedrock:createCustomModelDeployment": _create_deployment,
+    "arn:aws:states:::aws-sdk:bedrock:getCustomModelDeployment": lambda _: [
+        Need("bedrock:GetCustomModelDeployment", _DEPLOYMENT)
+    ],
+    # eks:call calls the cluster's Kubernetes API, not an AWS API: IAM grants nothing there; the
+    # state machine's role needs a Kubernetes access entry on the cluster instead (see the README).
+    # https://docs.aws.amazon.com/step-functions/latest/dg/connect-eks.html
+    "arn:aws:states:::eks:call": lambda _: [],
     "arn:aws:states:::aws-sdk:sagemaker:createTrainingJob": _create_training_job,
     "arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob": lambda _: [
         Need("sagemaker:DescribeTrainingJob", _TRAINING_JOB)
@@ -511,7 +540,12 @@ def _lake_in_and_out() -> tuple[Need, ...]:
 
 SERVICE_ROLES: dict[str, tuple[Need, ...]] = {
     # https://docs.aws.amazon.com/bedrock/latest/userguide/model-customization-iam-role.html
-    "bedrock.amazonaws.com": _lake_in_and_out(),
+    # RFT: Bedrock invokes the grader with the role it is given.
+    # https://docs.aws.amazon.com/bedrock/latest/userguide/rft-access-security.html
+    "bedrock.amazonaws.com": (
+        *_lake_in_and_out(),
+        Need("lambda:InvokeFunction", ArnIn("RFT_GRADER_FUNCTION_ARN")),
+    ),
     # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html#sagemaker-roles-createtrainingjob-perms
     "sagemaker.amazonaws.com": (
         *_lake_in_and_out(),
