@@ -441,10 +441,10 @@ class StandIns(ModelDeploymentsAndClusters):
             return None
         if path == "/model-customization/custom-model-deployments" and method == "POST":
             return self._create_deployment(text)
-        deployment = re.fullmatch(r"/model-customization/custom-model-deployments/([^/]+)", path)
+        deployment = re.fullmatch(r"/model-customization/custom-model-deployments/(.+)", path)
         if deployment and method == "GET":
             return self._describe_deployment(unquote(deployment.group(1)))
-        converse = re.fullmatch(r"/model/([^/]+)/converse", path)
+        converse = re.fullmatch(r"/model/(.+)/converse", path)
         if converse and method == "POST":
             return self._converse(unquote(converse.group(1)), text)
         if path == "/model-customization-jobs" and method == "POST":
