@@ -310,7 +310,7 @@ def test_a_dry_run_validates_and_reports_the_job_it_would_start_and_starts_nothi
     assert result["datasets"][0]["records"] == 8
     assert hub.calls("CreateModelCustomizationJob", name) == 0
     assert hub.job_status(f"agenthub-{request_id}") is None
-    assert name not in [model["name"] for model in client.get("/v1/models").body["models"]]
+    assert name not in [model["name"] for model in client.fetch("/v1/models").body["models"]]
 
 
 def test_rft_trains_on_bedrock_with_the_stacks_grader(hub: Hub, client: HubClient) -> None:
@@ -369,7 +369,7 @@ def test_a_deployed_model_is_listed_and_invoked_by_its_owner_and_nobody_else(
     deployment = view["result"]["model"]["deployment_arn"]
     assert ":custom-model-deployment/" in deployment
     assert hub.cloud.emulator.standins.deployment_tags(deployment)["agenthub:stack"]  # type: ignore[union-attr]
-    (listed,) = [model for model in client.get("/v1/models").body["models"] if model["name"] == name]
+    (listed,) = [model for model in client.fetch("/v1/models").body["models"] if model["name"] == name]
     assert listed["invocable_arn"] == deployment
     assert listed["method"] == "sft"
     assert listed["base_model"] == "amazon.nova-lite-v1:0"
