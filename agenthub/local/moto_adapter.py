@@ -288,12 +288,17 @@ def _call_kubernetes_apis() -> None:
     relay, from_error = task._eval_service_task, task._from_error
 
     def eval_service_task(
-        self: Any, env: Any, runtime: Any, parameters: dict[str, Any], credentials: Any
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
     ) -> None:
+        # moto passes these by keyword: the names are its own.
         if self._get_boto_service_name() != "eks" or self._get_boto_service_action() != "call":
-            relay(self, env, runtime, parameters, credentials)
+            relay(self, env, resource_runtime_part, normalised_parameters, state_credentials)
             return
-        env.stack.append(eks_call(parameters))
+        env.stack.append(eks_call(normalised_parameters))
 
     def failure(self: Any, env: Any, ex: Exception) -> Any:
         if not isinstance(ex, KubernetesApiError):
