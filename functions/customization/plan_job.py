@@ -306,7 +306,11 @@ class JobPlanner:
             "metadata": {
                 "name": job.name,
                 "namespace": namespace,
-                "labels": {"agenthub/request": job.request_id, "agenthub/stack": settings.STACK_NAME},
+                "labels": {
+                    "agenthub/request": job.request_id,
+                    "agenthub/stack": settings.STACK_NAME,
+                    "agenthub/model-name": request.output_model_name,
+                },
             },
             "spec": {
                 "runPolicy": {"activeDeadlineSeconds": settings.JOB_TIME_LIMIT_SECONDS + 3600},
