@@ -66,7 +66,7 @@ security: $(STAMP)
 template: $(STAMP)
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/agenthub template translate $(TRANSLATED)
-	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml templates/*.yaml $(TRANSLATED)
+	$(BIN)/python scripts/cfn-lint-deep --append-rules cfn_lint_serverless.rules -- template.yaml templates/*.yaml $(TRANSLATED)
 	@for tool in tools/*/template.yaml; do \
 	  name=$$(basename $$(dirname $$tool)); \
 	  $(BIN)/sam validate --lint --template $$tool || exit 1; \

@@ -36,6 +36,7 @@ class Scenario:
     body: dict[str, Any] | None = None  # instead of a sample's body
     same_as: str | None = None  # resend an earlier scenario's request (same key and body)
     dataset: str | None = None  # a file in events/customization/ to upload first, as the input's dataset
+    changes: dict[str, Any] = field(default_factory=dict)  # fields to set in the sample's input
 
 
 @dataclass
@@ -83,10 +84,53 @@ SCENARIOS = [
     Scenario("the first request again (same key)", None, "replayed", same_as="preprocess a document"),
     Scenario("an invalid request", "post_request_rejected.json", "400"),
     Scenario(
-        "customize Nova Lite (SFT, LoRA)",
+        "customize Nova 2 Lite (RFT), a dry run",
+        None,
+        "SUCCEEDED",
+        body={
+            "pipeline": "customize",
+            "input": {
+                "method": "rft",
+                "technique": "lora",
+                "base_model": "amazon.nova-2-lite-v1:0",
+                "dataset_id": "",
+                "output_model_name": "hub-arithmetic",
+                "dry_run": True,
+            },
+        },
+        dataset="rft_dataset.jsonl",
+    ),
+    Scenario(
+        "customize Nova Lite (SFT, LoRA), deployed",
         "post_request_customize.json",
         "SUCCEEDED",
         dataset="sft_dataset.jsonl",
+        changes={"deploy": True},
+    ),
+    Scenario(
+        "invoke the customized model",
+        None,
+        "SUCCEEDED",
+        body={
+            "pipeline": "invoke",
+            "input": {"prompt": "Who writes the catalog?", "custom_model": "hub-faq-assistant"},
+        },
+    ),
+    Scenario(
+        "customize Nova Lite (DPO, LoRA)",
+        None,
+        "SUCCEEDED",
+        body={
+            "pipeline": "customize",
+            "input": {
+                "method": "dpo",
+                "technique": "lora",
+                "base_model": "amazon.nova-lite-v1:0",
+                "dataset_id": "",
+                "output_model_name": "hub-faq-preferences",
+            },
+        },
+        dataset="dpo_dataset.jsonl",
     ),
     Scenario(
         "customize with an invalid dataset",
@@ -139,8 +183,15 @@ def _excerpt(view: dict[str, Any]) -> str:
         )
     if error:
         return f"{error.get('error')}: {error.get('cause', '')}"
+    if isinstance(result, dict) and result.get("dry_run"):
+        would = result["would_start"]
+        return (
+            f"dry run: would call {would['api_call']}, ~{result['estimated_training_tokens']} training tokens"
+        )
     if isinstance(result, dict) and "model" in result:
         model = result["model"]
+        if model.get("deployment_arn"):
+            return f"deployed {model['deployment_arn']}"
         return f"model {model.get('arn') or model.get('artifacts_uri')} ({result.get('backend')})"
     if not isinstance(result, dict):
         return ""
@@ -192,6 +243,8 @@ def _run(client: HubClient, scenario: Scenario, sent: dict[str, tuple[dict[str, 
     if scenario.dataset:
         body = {**body, "input": {**body["input"], "dataset_id": _upload(client, scenario.dataset)}}
         key = str(uuid.uuid4())
+    if scenario.changes:
+        body = {**body, "input": {**body["input"], **scenario.changes}}
     outcome.pipeline = str(body.get("pipeline", ""))
     reply: Reply = client.submit(body, key)
     if reply.status != 202:

@@ -57,6 +57,28 @@ class Table(Resource):
 
 
 @dataclass(frozen=True)
+class TableIndex(Resource):
+    variable: str
+    index: str
+
+    def resolve(self, env: Env) -> str:
+        return f"{Table(self.variable).resolve(env)}/index/{self.index}"
+
+
+@dataclass(frozen=True)
+class WhenSet(Resource):
+    """`resource`, needed only when the optional setting `variable` is not empty."""
+
+    variable: str
+    resource: Resource
+
+    def resolve(self, env: Env) -> str:
+        if not env.var(self.variable):
+            raise NotNeeded(self.variable)
+        return self.resource.resolve(env)
+
+
+@dataclass(frozen=True)
 class LakeObject(Resource):
     """An object under `prefix` in the bucket named by `variable`; checked with a sample key."""
 
@@ -178,6 +200,14 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("core.store.AgentMemory.append_turn", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(MEMORY)),),
     ("core.store.Catalog.save_tool", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(CATALOG)),),
     ("contracts.catalog.ToolRegistry.available", "dynamodb.query"): (Need("dynamodb:Query", Table(CATALOG)),),
+    # A caller's customized models: found through the catalog's keys-only index, then read.
+    ("contracts.catalog.CustomModels.of_caller", "dynamodb.query"): (
+        Need("dynamodb:Query", TableIndex(CATALOG, "by-subject")),
+    ),
+    ("contracts.catalog.CustomModels.of_caller", "dynamodb.get_item"): (
+        Need("dynamodb:GetItem", Table(CATALOG)),
+    ),
+    ("contracts.catalog.CustomModels.deployed", "dynamodb.query"): (Need("dynamodb:Query", Table(CATALOG)),),
     ("shared.memory.MemoryReader.latest_turns", "dynamodb.query"): (Need("dynamodb:Query", Table(MEMORY)),),
     ("core.store.DataLake.store", "s3.put_object"): tuple(
         Need("s3:PutObject", LakeObject(prefix))
@@ -242,6 +272,17 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
         Need(
             "sagemaker:StopTrainingJob",
             Arn("arn:{partition}:sagemaker:{region}:{account}:training-job/agenthub-example"),
+        ),
+    ),
+    # HyperPod: the cluster's EKS orchestrator, and its Kubernetes API endpoint.
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeCluster.html
+    ("customization.plan_job.HyperPodClusters.kubernetes_api", "sagemaker.describe_cluster"): (
+        Need("sagemaker:DescribeCluster", WhenSet("HYPERPOD_CLUSTER_ARN", ArnIn("HYPERPOD_CLUSTER_ARN"))),
+    ),
+    ("customization.plan_job.HyperPodClusters.kubernetes_api", "eks.describe_cluster"): (
+        Need(
+            "eks:DescribeCluster",
+            WhenSet("HYPERPOD_CLUSTER_ARN", Arn("arn:{partition}:eks:{region}:{account}:cluster/example")),
         ),
     ),
     # The agent: task tokens kept and found, runs resumed and stopped.

@@ -31,6 +31,7 @@ from agenthub.iam.access import (
     CALLS,
     LIBRARIES,
     Arn,
+    ArnIn,
     Bucket,
     Env,
     ImageRepository,
@@ -66,6 +67,15 @@ XRAY_ACTIONS = (
 # Lambda's SQS event source reads and deletes with the function's role:
 # https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions
 SQS_POLLER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+# What Lambda does as the function's role to deliver an asynchronous invocation's outcome, by service:
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
+DESTINATION_ACTIONS = {
+    "sqs": "sqs:SendMessage",
+    "sns": "sns:Publish",
+    "lambda": "lambda:InvokeFunction",
+    "events": "events:PutEvents",
+    "s3": "s3:PutObject",
+}
 
 
 @dataclass(frozen=True, order=True)
@@ -173,6 +183,7 @@ class IamCheck:
                 self._need(principal, need, env, f"{use.site} uses {use.symbol.rsplit('.', 1)[-1]}")
         self._publishing_to_encrypted_topics(principal)
         self._event_sources(principal, spec.name, spec.arn)
+        self._async_destinations(principal, spec.name, spec.arn)
         log_group = properties.get("LoggingConfig", {}).get("LogGroup") or f"/aws/lambda/{spec.name}"
         region, account = self.stack.region, self.stack.account_id
         stream = f"arn:aws:logs:{region}:{account}:log-group:{log_group}:log-stream:example"
@@ -217,6 +228,22 @@ class IamCheck:
                     self._direct(
                         principal, action, source.queue_arn, f"the SQS event source {source.logical_id}"
                     )
+
+    def _async_destinations(self, principal: Principal, name: str, arn: str) -> None:
+        """Lambda sends an asynchronous invocation's outcome to its destination as the function's role."""
+        for logical_id, kind in self.stack.types.items():
+            properties = self.stack.properties[logical_id]
+            if kind != "AWS::Lambda::EventInvokeConfig" or properties.get("FunctionName") not in (
+                name,
+                arn,
+                principal.logical_id,
+            ):
+                continue
+            for outcome, destination in properties.get("DestinationConfig", {}).items():
+                target = str(destination.get("Destination", ""))
+                action = DESTINATION_ACTIONS.get(target.split(":")[2] if target.count(":") >= 2 else "")
+                if action:
+                    self._direct(principal, action, target, f"the {outcome} destination of {logical_id}")
 
     def state_machine_needs(self, logical_id: str) -> Principal:
         properties = self.stack.properties[logical_id]
@@ -452,6 +479,13 @@ def _converse(check: IamCheck) -> Iterable[Need]:
         yield Need(
             "bedrock:InvokeModel", Arn("arn:{partition}:bedrock:us-west-2::foundation-model/" + routed)
         )
+    # A caller's own customized model, by its deployment: only this stack's (tagged when deployed).
+    # https://docs.aws.amazon.com/bedrock/latest/userguide/deploy-custom-model-on-demand.html
+    yield Need(
+        "bedrock:InvokeModel",
+        Arn("arn:{partition}:bedrock:{region}:{account}:custom-model-deployment/example"),
+        {"aws:ResourceTag/agenthub:stack": check.stack.name},
+    )
 
 
 _BEDROCK_JOB = Arn("arn:{partition}:bedrock:{region}:{account}:model-customization-job/example")
@@ -480,6 +514,19 @@ def _create_training_job(check: IamCheck) -> Iterable[Need]:
         yield Need("iam:PassRole", Arn(role), {"iam:PassedToService": "sagemaker.amazonaws.com"})
 
 
+_DEPLOYMENT = Arn("arn:{partition}:bedrock:{region}:{account}:custom-model-deployment/example")
+
+
+def _create_deployment(_: IamCheck) -> Iterable[Need]:
+    # https://docs.aws.amazon.com/bedrock/latest/userguide/deploy-custom-model-on-demand.html
+    yield Need("bedrock:CreateCustomModelDeployment", _DEPLOYMENT)
+    yield Need(
+        "bedrock:CreateCustomModelDeployment",
+        Arn("arn:{partition}:bedrock:{region}:{account}:custom-model/example"),
+    )
+    yield Need("bedrock:TagResource", _DEPLOYMENT)  # the stack's tag, which invoking is scoped by
+
+
 INTEGRATIONS: dict[str, Callable[[IamCheck], Iterable[Need]]] = {
     "arn:aws:states:::aws-sdk:bedrockruntime:converse": _converse,
     "arn:aws:states:::aws-sdk:bedrock:createModelCustomizationJob": _create_bedrock_job,
@@ -489,6 +536,14 @@ INTEGRATIONS: dict[str, Callable[[IamCheck], Iterable[Need]]] = {
     "arn:aws:states:::aws-sdk:bedrock:stopModelCustomizationJob": lambda _: [
         Need("bedrock:StopModelCustomizationJob", _BEDROCK_JOB)
     ],
+    "arn:aws:states:::aws-sdk:bedrock:createCustomModelDeployment": _create_deployment,
+    "arn:aws:states:::aws-sdk:bedrock:getCustomModelDeployment": lambda _: [
+        Need("bedrock:GetCustomModelDeployment", _DEPLOYMENT)
+    ],
+    # eks:call calls the cluster's Kubernetes API, not an AWS API: IAM grants nothing there; the
+    # state machine's role needs a Kubernetes access entry on the cluster instead (see the README).
+    # https://docs.aws.amazon.com/step-functions/latest/dg/connect-eks.html
+    "arn:aws:states:::eks:call": lambda _: [],
     "arn:aws:states:::aws-sdk:sagemaker:createTrainingJob": _create_training_job,
     "arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob": lambda _: [
         Need("sagemaker:DescribeTrainingJob", _TRAINING_JOB)
@@ -512,7 +567,12 @@ def _lake_in_and_out() -> tuple[Need, ...]:
 
 SERVICE_ROLES: dict[str, tuple[Need, ...]] = {
     # https://docs.aws.amazon.com/bedrock/latest/userguide/model-customization-iam-role.html
-    "bedrock.amazonaws.com": _lake_in_and_out(),
+    # RFT: Bedrock invokes the grader with the role it is given.
+    # https://docs.aws.amazon.com/bedrock/latest/userguide/rft-access-security.html
+    "bedrock.amazonaws.com": (
+        *_lake_in_and_out(),
+        Need("lambda:InvokeFunction", ArnIn("RFT_GRADER_FUNCTION_ARN")),
+    ),
     # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html#sagemaker-roles-createtrainingjob-perms
     "sagemaker.amazonaws.com": (
         *_lake_in_and_out(),

@@ -135,6 +135,7 @@ def _all_operations() -> frozenset[str]:
         "bedrock",
         "bedrock-runtime",
         "sagemaker",
+        "eks",
     ):
         names |= _operations(service)
     return frozenset(names)

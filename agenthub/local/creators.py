@@ -303,6 +303,18 @@ ROWS: dict[str, Creator] = {
         ref=lambda made, _: made["AlarmName"],
         attributes=lambda d, made, _: {"Arn": d.arn("cloudwatch", f"alarm:{made['AlarmName']}")},
     ),
+    # Kept by moto; the local scheduler invokes synchronously, so no destination is ever used here.
+    "AWS::Lambda::EventInvokeConfig": Call(
+        "lambda",
+        "put_function_event_invoke_config",
+        {
+            "FunctionName": prop("FunctionName", optional=False),
+            "Qualifier": prop("Qualifier"),
+            **_numbers("MaximumRetryAttempts", "MaximumEventAgeInSeconds"),
+            "DestinationConfig": prop("DestinationConfig"),
+        },
+        ref=lambda made, _: f"{made['FunctionName']}:{made.get('Qualifier', '$LATEST')}",
+    ),
     "AWS::Lambda::Permission": Call(
         "lambda",
         "add_permission",

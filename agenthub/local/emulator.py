@@ -221,7 +221,7 @@ class Emulator:
             or _MAPPINGS_PATH.match(path)
             or (self.jwks is not None and _JWKS_PATH.match(path))
             or headers.get("x-amz-target", "").startswith("SageMaker.")
-            or _signing_service(headers.get("authorization", "")) == "bedrock"
+            or _signing_service(headers.get("authorization", "")) in ("bedrock", "eks")
         )
         if not ours:
             return self._moto(environ, start_response)
@@ -462,6 +462,8 @@ class Emulator:
             return 200, json_headers, b'{"status": "ok"}'
         if path == "/_agenthub/invoke" and method == "POST":
             return self._invoke_with_log(body)
+        if path.startswith("/_agenthub/k8s/"):
+            return self.standins.kubernetes(method, path, body)
         if path == "/_agenthub/faults":
             if method == "POST":
                 try:
@@ -484,6 +486,7 @@ _REASONS = {
     400: "Bad Request",
     403: "Forbidden",
     404: "Not Found",
+    405: "Method Not Allowed",
     408: "Request Timeout",
     409: "Conflict",
     424: "Failed Dependency",

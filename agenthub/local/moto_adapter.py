@@ -26,6 +26,11 @@ Each adaptation closes a gap between moto and AWS that the hub's own resources r
   then fails the run (moto lets a later error overwrite the stop). Here stopping an execution
   wakes its waiting tasks, and a stopped execution stays stopped, so it ends ABORTED.
 
+- Amazon EKS's Kubernetes API integration (`eks:call`): moto has none and would call a boto3
+  operation named `call`. Here it sends the request to the `Endpoint` the task names, as Step
+  Functions does, returns `{"ResponseBody": ...}`, and names an error status `EKS.<status>`. The
+  local HyperPod stand-in serves that endpoint.
+
 Two more make the emulator do less per request, without changing what it answers (measured with
 `make bench`; see the README's "Performance and cost"):
 
@@ -66,6 +71,7 @@ def install() -> None:
     _map_sdk_integration_payloads()
     _unevaluable_conditions_do_not_apply()
     _stopping_wakes_waiting_tasks()
+    _call_kubernetes_apis()
     _list_moto_modules_once()
     _reuse_task_clients()
     _parse_each_definition_once()
@@ -246,6 +252,76 @@ def _stopping_wakes_waiting_tasks() -> None:
                 endpoint.interrupt_all()
 
     Execution.stop = stop  # type: ignore[method-assign]
+
+
+class KubernetesApiError(Exception):
+    """A Kubernetes API answer with an error status, for eks:call's `EKS.<status>`."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"the Kubernetes API answered {status}: {body[:500]}")
+        self.status = status
+
+
+def eks_call(parameters: dict[str, Any]) -> dict[str, Any]:
+    """What Step Functions' eks:call does: the HTTP request, on the cluster's endpoint.
+    https://docs.aws.amazon.com/step-functions/latest/dg/connect-eks.html"""
+    import requests
+
+    body = parameters.get("RequestBody")
+    response = requests.request(
+        str(parameters["Method"]),
+        str(parameters["Endpoint"]).rstrip("/") + str(parameters["Path"]),
+        params=parameters.get("QueryParameters"),
+        json=body if body is not None else None,
+        timeout=30,
+    )
+    if response.status_code >= 400:
+        raise KubernetesApiError(response.status_code, response.text)
+    return {"ResponseBody": response.json() if response.content else {}}
+
+
+def _call_kubernetes_apis() -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_unsupported,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    task = state_task_service_unsupported.StateTaskServiceUnsupported
+    relay, from_error = task._eval_service_task, task._from_error
+
+    def eval_service_task(
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> None:
+        # moto passes these by keyword: the names are its own.
+        if self._get_boto_service_name() != "eks" or self._get_boto_service_action() != "call":
+            relay(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        env.stack.append(eks_call(normalised_parameters))
+
+    def failure(self: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, KubernetesApiError):
+            return from_error(self, env, ex)
+        name = f"EKS.{ex.status}"
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(error_name=name),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    error=name, cause=str(ex), resource=self._get_sfn_resource(), resourceType="eks"
+                )
+            ),
+        )
+
+    task._eval_service_task = eval_service_task  # type: ignore[method-assign]
+    task._from_error = failure  # type: ignore[method-assign]
 
 
 def _list_moto_modules_once() -> None:

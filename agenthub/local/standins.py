@@ -10,6 +10,13 @@ for them) with predictable results:
 - Customization and training jobs walk a scripted lifecycle: the first status is the job's at
   creation, and each describe call moves it one step (by default: InProgress, InProgress,
   Completed), writing a metrics file to the job's output when it completes.
+- Custom model deployments (on-demand inference) are Creating, then Active at the next check; a
+  Converse call naming a deployment's ARN is answered as that model, and one naming an unknown or
+  inactive deployment is refused, as Bedrock refuses it.
+- A SageMaker HyperPod cluster (any cluster ARN asked about) is described as orchestrated by an
+  EKS cluster whose Kubernetes API this serves under the control endpoint: the recipes'
+  PyTorchJobs are created, read (their conditions walk the same lifecycle as a training job) and
+  deleted there, as `eks:call` reaches them.
 - Faults are injected with rules (`POST /_agenthub/faults`): an operation, an optional substring
   the request must contain (so a test can aim at its own request), and what to do instead: an
   AWS error, a delay, a blocked or empty reply, a job lifecycle. The same rules reach Lambda
@@ -81,7 +88,7 @@ class FaultRule:
 
 @dataclass
 class Job:
-    kind: str  # "bedrock" or "sagemaker"
+    kind: str  # "bedrock", "sagemaker" or "hyperpod"
     name: str
     arn: str
     request: dict[str, Any]
@@ -138,13 +145,231 @@ def converse_reply(model_id: str, request: dict[str, Any]) -> tuple[str, int]:
     return reply, _tokens(system + " ".join(texts))
 
 
-class StandIns:
+@dataclass
+class Deployment:
+    arn: str
+    request: dict[str, Any]
+    lifecycle: list[str]
+    failure_message: str
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    describes: int = 0
+
+    @property
+    def status(self) -> str:
+        return self.lifecycle[min(self.describes, len(self.lifecycle) - 1)]
+
+
+DEFAULT_DEPLOYMENT_LIFECYCLE = ("Creating", "Active")
+KUBERNETES_CONDITION = {"InProgress": "Running", "Completed": "Succeeded", "Failed": "Failed"}
+
+
+def _kubernetes_status(status: int, reason: str, message: str) -> Response:
+    return _json(
+        status,
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "reason": reason,
+            "message": message,
+            "code": status,
+        },
+    )
+
+
+class ModelDeploymentsAndClusters:
+    """Bedrock's custom model deployments, and a HyperPod cluster's Kubernetes API (mixed into StandIns)."""
+
+    _lock: threading.Lock
+    _region: str
+    _account_id: str
+    _arn_prefix: str
+    _jobs: dict[str, Job]
+    _deployments: dict[str, Deployment]
+
+    def rule_for(self, operation: str, body: str, target: str = "") -> FaultRule | None:
+        raise NotImplementedError
+
+    def _advance(self, job: Job) -> None:
+        raise NotImplementedError
+
+    # -- custom model deployments (CreateCustomModelDeployment, GetCustomModelDeployment) ---------
+
+    def _create_deployment(self, text: str) -> Response:
+        rule = self.rule_for("CreateCustomModelDeployment", text)
+        if rule and rule.error and not rule.after_effect:
+            return _rest_error(rule.error, rule.message or "injected")
+        request = json.loads(text)
+        with self._lock:
+            for deployment in self._deployments.values():
+                if request.get("clientRequestToken") and (
+                    deployment.request.get("clientRequestToken") == request["clientRequestToken"]
+                ):
+                    return _json(202, {"customModelDeploymentArn": deployment.arn})
+            if not any(
+                job.kind == "bedrock"
+                and job.status == "Completed"
+                and self._model_arn(job) == request["modelArn"]
+                for job in self._jobs.values()
+            ):
+                return _rest_error("ResourceNotFoundException", f"no custom model {request['modelArn']}")
+            arn = f"{self._arn_prefix}:custom-model-deployment/{uuid.uuid4().hex[:12]}"
+            lifecycle = (
+                list(rule.lifecycle) if rule and rule.lifecycle else list(DEFAULT_DEPLOYMENT_LIFECYCLE)
+            )
+            self._deployments[arn] = Deployment(arn, request, lifecycle, rule.failure_message if rule else "")
+        if rule and rule.error:
+            return _rest_error(rule.error, rule.message or "injected after the deployment was created")
+        return _json(202, {"customModelDeploymentArn": arn})
+
+    def _describe_deployment(self, identifier: str) -> Response:
+        rule = self.rule_for("GetCustomModelDeployment", identifier)
+        if rule and rule.error:
+            return _rest_error(rule.error, rule.message or "injected")
+        with self._lock:
+            deployment = self._deployments.get(identifier) or next(
+                (d for d in self._deployments.values() if d.request["modelDeploymentName"] == identifier),
+                None,
+            )
+            if deployment is None:
+                return _rest_error("ResourceNotFoundException", f"no custom model deployment {identifier}")
+            deployment.describes += 1
+            body: dict[str, Any] = {
+                "customModelDeploymentArn": deployment.arn,
+                "modelDeploymentName": deployment.request["modelDeploymentName"],
+                "modelArn": deployment.request["modelArn"],
+                "createdAt": deployment.created.isoformat(),
+                "lastUpdatedAt": datetime.now(UTC).isoformat(),
+                "status": deployment.status,
+            }
+            if deployment.status == "Failed":
+                body["failureMessage"] = deployment.failure_message
+        return _json(200, body)
+
+    def deployment_tags(self, arn: str) -> dict[str, str]:
+        """A deployment's tags, as CreateCustomModelDeployment was given them (for tests)."""
+        with self._lock:
+            deployment = self._deployments.get(arn)
+            return {
+                tag["key"]: tag["value"] for tag in (deployment.request.get("tags", []) if deployment else [])
+            }
+
+    def _model_arn(self, job: Job) -> str:
+        raise NotImplementedError
+
+    # -- a HyperPod cluster and its EKS orchestrator --------------------------------------------
+
+    def _describe_hyperpod_cluster(self, text: str) -> Response:
+        name = str(json.loads(text or "{}").get("ClusterName", ""))
+        cluster_id = name.rsplit("/", 1)[-1]
+        arn = (
+            name
+            if name.startswith("arn:")
+            else f"arn:aws:sagemaker:{self._region}:{self._account_id}:cluster/{name}"
+        )
+        return _json(
+            200,
+            {
+                "ClusterArn": arn,
+                "ClusterName": cluster_id,
+                "ClusterStatus": "InService",
+                "CreationTime": time.time(),
+                "InstanceGroups": [],
+                "Orchestrator": {
+                    "Eks": {
+                        "ClusterArn": f"arn:aws:eks:{self._region}:{self._account_id}"
+                        f":cluster/{cluster_id}-eks"
+                    }
+                },
+            },
+            "application/x-amz-json-1.1",
+        )
+
+    def _describe_eks_cluster(self, name: str, host: str) -> Response | None:
+        if not name.endswith("-eks"):
+            return None  # not a HyperPod orchestrator of ours: moto's EKS answers
+        return _json(
+            200,
+            {
+                "cluster": {
+                    "name": name,
+                    "arn": f"arn:aws:eks:{self._region}:{self._account_id}:cluster/{name}",
+                    "endpoint": f"http://{host}/_agenthub/k8s/{name}",
+                    "certificateAuthority": {"data": "bG9jYWwgc3RhbmQtaW4gY2x1c3Rlcg=="},
+                    "status": "ACTIVE",
+                }
+            },
+        )
+
+    def kubernetes(self, method: str, path: str, body: bytes) -> Response:
+        """`/_agenthub/k8s/<cluster>/apis/kubeflow.org/v1/namespaces/<ns>/pytorchjobs[/<name>]`."""
+        match = re.fullmatch(
+            r"/_agenthub/k8s/([^/]+)/apis/kubeflow\.org/v1/namespaces/([^/]+)/pytorchjobs(?:/([^/]+))?", path
+        )
+        if match is None:
+            return _kubernetes_status(404, "NotFound", f"no Kubernetes API resource at {path}")
+        cluster, namespace, name = match.groups()
+        text = body.decode() if body else ""
+        if method == "POST" and name is None:
+            rule = self.rule_for("CreateHyperPodJob", text)
+            if rule and rule.error and not rule.after_effect:
+                return _kubernetes_status(500, "InternalError", rule.message or "injected")
+            manifest = json.loads(text)
+            job_name = manifest["metadata"]["name"]
+            with self._lock:
+                if job_name in self._jobs:
+                    return _kubernetes_status(
+                        409, "AlreadyExists", f'pytorchjobs "{job_name}" already exists'
+                    )
+                lifecycle = list(rule.lifecycle) if rule and rule.lifecycle else list(DEFAULT_LIFECYCLE)
+                arn = f"k8s://{cluster}/{namespace}/pytorchjobs/{job_name}"
+                job = Job(
+                    "hyperpod", job_name, arn, manifest, lifecycle, rule.failure_message if rule else ""
+                )
+                self._jobs[job_name] = job
+            if rule and rule.error:
+                return _kubernetes_status(
+                    500, "InternalError", rule.message or "injected after the job was created"
+                )
+            return _json(201, manifest)
+        with self._lock:
+            known = self._jobs.get(name or "")
+        if known is None or known.kind != "hyperpod" or known.stopped:
+            return _kubernetes_status(404, "NotFound", f'pytorchjobs "{name}" not found')
+        return self._pytorch_job(method, known)
+
+    def _pytorch_job(self, method: str, job: Job) -> Response:
+        if method == "DELETE":
+            with self._lock:
+                job.stopped = True
+                job.ended = datetime.now(UTC)
+            return _json(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+        if method != "GET":
+            return _kubernetes_status(405, "MethodNotAllowed", f"{method} is not served here")
+        self._rule_for_check(job.name)
+        self._advance(job)
+        condition: dict[str, Any] = {
+            "type": KUBERNETES_CONDITION.get(job.status, "Running"),
+            "status": "True",
+        }
+        if job.status == "Failed":
+            condition["message"] = job.failure_message
+        return _json(
+            200, {**job.request, "status": {"conditions": [{"type": "Created", "status": "True"}, condition]}}
+        )
+
+    def _rule_for_check(self, name: str) -> None:
+        self.rule_for("GetHyperPodJob", name)
+
+
+class StandIns(ModelDeploymentsAndClusters):
     def __init__(self, region: str, account_id: str, s3_client: Callable[[], Any]) -> None:
         self._region = region
         self._account_id = account_id
         self._s3_client = s3_client
         self._rules: list[FaultRule] = []
         self._jobs: dict[str, Job] = {}
+        self._deployments: dict[str, Deployment] = {}
         self._lock = threading.Lock()
         self.calls: list[tuple[str, str, str]] = []
         self._arn_prefix = f"arn:aws:bedrock:{region}:{account_id}"
@@ -205,11 +430,21 @@ class StandIns:
             operation = target.split(".", 1)[1]
             if operation in ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob"):
                 return self._sagemaker(operation, text)
+            if operation == "DescribeCluster":
+                return self._describe_hyperpod_cluster(text)
             return None
         service = _signing_service(headers.get("authorization", ""))
+        eks = re.fullmatch(r"/clusters/([^/]+)", path)
+        if service == "eks" and eks and method == "GET":
+            return self._describe_eks_cluster(unquote(eks.group(1)), headers.get("host", ""))
         if service != "bedrock":
             return None
-        converse = re.fullmatch(r"/model/([^/]+)/converse", path)
+        if path == "/model-customization/custom-model-deployments" and method == "POST":
+            return self._create_deployment(text)
+        deployment = re.fullmatch(r"/model-customization/custom-model-deployments/(.+)", path)
+        if deployment and method == "GET":
+            return self._describe_deployment(unquote(deployment.group(1)))
+        converse = re.fullmatch(r"/model/(.+)/converse", path)
         if converse and method == "POST":
             return self._converse(unquote(converse.group(1)), text)
         if path == "/model-customization-jobs" and method == "POST":
@@ -236,6 +471,13 @@ class StandIns:
         request = json.loads(text or "{}")
         if not request.get("messages"):
             return _rest_error("ValidationException", "messages must not be empty")
+        if ":custom-model-deployment/" in model_id:
+            deployment = self._deployments.get(model_id)
+            if deployment is None or deployment.status != "Active":
+                return _rest_error(
+                    "ValidationException", f"the model deployment {model_id} does not exist or is not active"
+                )
+            model_id = f"custom model {deployment.request['modelDeploymentName']}"
         reply, input_tokens = converse_reply(model_id, request)
         stop_reason = "end_turn"
         max_tokens = request.get("inferenceConfig", {}).get("maxTokens")
@@ -292,6 +534,12 @@ class StandIns:
     def _output_uri(self, job: Job) -> str:
         if job.kind == "bedrock":
             return str(job.request["outputDataConfig"]["s3Uri"]).rstrip("/")
+        if job.kind == "hyperpod":
+            arguments = job.request["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"][
+                "containers"
+            ][0]
+            output = next(arg for arg in arguments["args"] if arg.startswith("run.output_s3_path="))
+            return str(output).split("=", 1)[1].rstrip("/") + f"/{job.name}"
         return str(job.request["OutputDataConfig"]["S3OutputPath"]).rstrip("/") + f"/{job.name}/output"
 
     def _write_outputs(self, job: Job) -> None:
@@ -308,6 +556,14 @@ class StandIns:
             return _rest_error(rule.error, rule.message or "injected")
         request = json.loads(text)
         name = request["jobName"]
+        if request.get("customizationType") == "REINFORCEMENT_FINE_TUNING" and not (
+            request.get("customizationConfig", {})
+            .get("rftConfig", {})
+            .get("graderConfig", {})
+            .get("lambdaGrader", {})
+            .get("lambdaArn")
+        ):
+            return _rest_error("ValidationException", "reinforcement fine-tuning needs a grader (rftConfig)")
         existing = self._jobs.get(name)
         if existing is not None:
             if (

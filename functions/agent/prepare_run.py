@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field, ValidationError
 
 from agent.conversation import start
-from contracts.catalog import ToolRegistry
+from contracts.catalog import CustomModels, ToolRegistry
 from contracts.requests import AgentInput
 from shared import aws
 from shared.config import CommaList, LakeSettings, load_settings
@@ -41,10 +41,13 @@ class InvalidAgentRequest(ValueError):
 
 
 class RunSources:
-    def __init__(self, s3: S3Client, registry: ToolRegistry, memory: MemoryReader) -> None:
+    def __init__(
+        self, s3: S3Client, registry: ToolRegistry, memory: MemoryReader, models: CustomModels
+    ) -> None:
         self._s3 = s3
         self.registry = registry
         self.memory = memory
+        self.models = models
 
     def payload(self, event: HubEvent) -> dict[str, Any]:
         return load_payload(event, self._s3)
@@ -55,9 +58,16 @@ def prepare(event: HubEvent, sources: RunSources, settings: PrepareRunSettings) 
         request = AgentInput.model_validate(sources.payload(event).get("input"))
     except ValidationError as error:
         raise InvalidAgentRequest(f"the agent input is invalid: {error.errors(include_url=False)}") from error
-    model_id = request.model_id or settings.DEFAULT_MODEL_ID
-    if model_id not in settings.ALLOWED_MODEL_IDS:
-        raise InvalidAgentRequest(f"model {model_id!r} is not one of the allowed models")
+    if request.custom_model is not None:
+        # The caller's own deployed model: Converse takes its deployment's ARN as the model id.
+        model = sources.models.deployed(event.subject, request.custom_model)
+        if model is None or model.deployment_arn is None:
+            raise InvalidAgentRequest(f"this caller has no deployed model named {request.custom_model!r}")
+        model_id = model.deployment_arn
+    else:
+        model_id = request.model_id or settings.DEFAULT_MODEL_ID
+        if model_id not in settings.ALLOWED_MODEL_IDS:
+            raise InvalidAgentRequest(f"model {model_id!r} is not one of the allowed models")
     registered = sources.registry.available()
     wanted = request.tools if request.tools is not None else sorted(registered)
     # A tool withdrawn since the request was accepted is simply not offered: the model works without it.
@@ -91,6 +101,7 @@ def sources() -> RunSources:
         aws.s3(),
         ToolRegistry(settings.CATALOG_TABLE, dynamodb),
         MemoryReader(settings.AGENT_MEMORY_TABLE, dynamodb, settings.MEMORY_TURNS),
+        CustomModels(settings.CATALOG_TABLE, dynamodb),
     )
 
 

@@ -178,3 +178,93 @@ class ToolRegistry:
             if "LastEvaluatedKey" not in page:
                 return tools
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# Customized models: `MODEL#<caller>#<name>` rows, one per job that produced the name (the core
+# writer registers them from customization.completed). The catalog's by-subject index (keys only)
+# finds a caller's rows; each model row is then read whole.
+CATALOG_BY_SUBJECT_INDEX = "by-subject"
+
+
+class RegisteredModel(BaseModel):
+    """A customized model as the catalog keeps it: what trained it, and where it can be invoked."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    name: str
+    request_id: str = ""
+    registered_at: str = ""
+    method: str | None = None
+    technique: str | None = None
+    base_model: str | None = None
+    arn: str | None = None
+    artifacts_uri: str | None = None
+    datasets: list[dict[str, Any]] = Field(default_factory=list)
+    metrics_location: str | None = None
+    deployment_arn: str | None = None
+
+    @property
+    def invocable(self) -> bool:
+        return bool(self.deployment_arn)
+
+
+def model_pk(subject: str, name: str) -> str:
+    return f"{MODEL_PK_PREFIX}{subject}#{name}"
+
+
+def _registered(item: dict[str, Any]) -> RegisteredModel:
+    return RegisteredModel.model_validate(
+        {
+            **json.loads(item["model"]["S"]),
+            "request_id": item.get("request_id", {}).get("S", ""),
+            "registered_at": item.get("created_at", {}).get("S", ""),
+        }
+    )
+
+
+class CustomModels:
+    """Reads a caller's customized models (the front door, and the pipelines that invoke them)."""
+
+    def __init__(self, table: str, dynamodb: DynamoDBClient) -> None:
+        self._table = table
+        self._dynamodb = dynamodb
+
+    def of_caller(self, subject: str) -> list[RegisteredModel]:
+        """Every model the caller trained, newest first."""
+        keys: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": CATALOG_BY_SUBJECT_INDEX,
+            "KeyConditionExpression": "subject = :subject",
+            "FilterExpression": "begins_with(pk, :models)",
+            "ExpressionAttributeValues": {
+                ":subject": {"S": subject},
+                ":models": {"S": model_pk(subject, "")},
+            },
+            "ScanIndexForward": False,
+        }
+        while True:
+            page = self._dynamodb.query(**arguments)
+            keys.extend({"pk": item["pk"], "sk": item["sk"]} for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        models = []
+        for key in keys:
+            item = self._dynamodb.get_item(TableName=self._table, Key=key).get("Item")
+            if item:  # keys-only index: a row deleted since is skipped
+                models.append(_registered(item))
+        return models
+
+    def deployed(self, subject: str, name: str) -> RegisteredModel | None:
+        """The caller's newest model of that name that is deployed for inference, if any."""
+        page = self._dynamodb.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :model",
+            ExpressionAttributeValues={":model": {"S": model_pk(subject, name)}},
+        )
+        versions = sorted(
+            (_registered(item) for item in page["Items"]), key=lambda model: model.registered_at
+        )
+        invocable = [model for model in versions if model.invocable]
+        return invocable[-1] if invocable else None

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
-from contracts.customization import CustomizeInput
+from contracts.customization import MODEL_NAME_PATTERN, CustomizeInput
 from contracts.events import Stage
 from contracts.tools import TOOL_NAME_PATTERN
 
@@ -94,6 +94,11 @@ class ModelInput(Contract):
     model_id: str | None = Field(
         default=None, pattern=MODEL_ID_PATTERN, description="One of the deployment's allowed model ids."
     )
+    custom_model: str | None = Field(
+        default=None,
+        pattern=MODEL_NAME_PATTERN,
+        description="The name of one of the caller's deployed customized models (GET /v1/models).",
+    )
     system_prompt: str | None = Field(default=None, min_length=1, max_length=20_000)
     session_id: str | None = Field(
         default=None,
@@ -101,6 +106,12 @@ class ModelInput(Contract):
         description="Continue a conversation: earlier turns of this session are sent to the model.",
     )
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
+
+    @model_validator(mode="after")
+    def _one_model(self) -> ModelInput:
+        if self.model_id is not None and self.custom_model is not None:
+            raise ValueError("give model_id or custom_model, not both")
+        return self
 
     @model_validator(mode="after")
     def _fits_one_model_call(self) -> ModelInput:

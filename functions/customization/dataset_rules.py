@@ -1,10 +1,9 @@
 """Validating a customization dataset as it streams from S3, before any job is started.
 
-JSON Lines, one record per line, in the record schema of the method: conversations for SFT and
-prompts for distillation (Amazon Bedrock's `bedrock-conversation-2024` schema), chosen/rejected
-pairs for DPO, prompts for PPO, prompts with reference answers for RFT, plain text for CPT.
-The report counts records and estimated tokens against the method's limits and lists the first
-problems with their line numbers.
+JSON Lines, one record per line, in the record schema of the method, each as its service's
+documentation states it (the page beside each schema). The report counts records and estimated
+tokens against the method's limits (the service's documented record counts where it states them)
+and lists the first problems with their line numbers.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MAX_REPORTED_ERRORS = 10
-CONVERSATION_SCHEMA = "bedrock-conversation-2024"
 
 
 @dataclass(frozen=True)
@@ -32,18 +30,29 @@ class Limits:
     min_records: int
     max_records: int
     max_record_tokens: int
+    documented: str = ""  # the page stating the record counts; empty: the hub's own bounds
 
 
-# Record counts and sizes the services accept for Amazon Nova (Bedrock's quotas for fine-tuning
-# and distillation; the Nova recipes' guidance for the SageMaker methods).
+_NOVA_FINE_TUNING = (
+    "https://docs.aws.amazon.com/nova/latest/userguide/fine-tune-prepare-data-understanding.html"
+)
+_BEDROCK_RFT = "https://docs.aws.amazon.com/bedrock/latest/userguide/rft-prepare-data.html"
+_DISTILLATION = "https://docs.aws.amazon.com/bedrock/latest/userguide/distillation-prepare-datasets.html"
+# Record counts: the Bedrock RFT minimum of 100 and distillation's 100..15,000 prompts are the services';
+# the others are the hub's own floor and ceiling (the Nova guide recommends at least 100 samples a task
+# but states no minimum), so a typo'd upload of three lines is caught before hours of training.
 LIMITS: dict[Method, Limits] = {
     Method.SFT: Limits(8, 20_000, 32_000),
     Method.DPO: Limits(8, 20_000, 32_000),
     Method.PPO: Limits(8, 20_000, 8_000),
     Method.CPT: Limits(1, 1_000_000, 100_000),
-    Method.DISTILLATION: Limits(100, 15_000, 32_000),
-    Method.RFT: Limits(8, 20_000, 8_000),
+    Method.DISTILLATION: Limits(100, 15_000, 32_000, _DISTILLATION),
+    Method.RFT: Limits(100, 20_000, 8_000, _BEDROCK_RFT),
+    Method.RFT_MULTI_TURN: Limits(100, 20_000, 32_000),
 }
+# Words the Nova fine-tuning recipes reserve; a prompt containing one fails the job.
+# https://docs.aws.amazon.com/nova/latest/userguide/fine-tune-prepare-data-understanding.html
+RESERVED_WORDS = ("User:", "Bot:", "Assistant:", "System:", "<image>", "<video>", "[EOS]")
 
 
 class RecordProblem(ValueError):
@@ -56,6 +65,14 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
+def _prompt_text(value: Any, where: str) -> str:
+    text = _text(value, where)
+    reserved = [word for word in RESERVED_WORDS if word in text]
+    if reserved:
+        raise RecordProblem(f"{where} contains {reserved[0]!r}, a word Nova training reserves")
+    return text
+
+
 def _content(blocks: Any, where: str) -> str:
     if not isinstance(blocks, list) or not blocks:
         raise RecordProblem(f"{where} must be a non-empty list of content blocks")
@@ -63,13 +80,40 @@ def _content(blocks: Any, where: str) -> str:
     for index, block in enumerate(blocks):
         if not isinstance(block, dict) or "text" not in block:
             raise RecordProblem(f"{where}[{index}] must be an object with a text field")
-        texts.append(_text(block["text"], f"{where}[{index}].text"))
+        texts.append(_prompt_text(block["text"], f"{where}[{index}].text"))
     return " ".join(texts)
 
 
-def _conversation(record: dict[str, Any], *, ends_with: str) -> str:
-    if record.get("schemaVersion") != CONVERSATION_SCHEMA:
-        raise RecordProblem(f'schemaVersion must be "{CONVERSATION_SCHEMA}"')
+PREFERRED, NON_PREFERRED = "preferred", "non-preferred"
+
+
+def _candidates(candidates: Any, where: str) -> str:
+    """DPO's last turn: a preferred and a non-preferred candidate, each with its content.
+    https://docs.aws.amazon.com/nova/latest/userguide/nova-dpo.html"""
+    if not isinstance(candidates, list) or len(candidates) != 2:
+        raise RecordProblem(f"{where} must be a list of two candidates: one preferred, one non-preferred")
+    texts, labels = [], []
+    for index, candidate in enumerate(candidates):
+        if not isinstance(candidate, dict):
+            raise RecordProblem(f"{where}[{index}] must be an object with content and preferenceLabel")
+        label = candidate.get("preferenceLabel")
+        if label not in (PREFERRED, NON_PREFERRED):
+            raise RecordProblem(f'{where}[{index}].preferenceLabel must be "preferred" or "non-preferred"')
+        labels.append(label)
+        texts.append(_content(candidate.get("content"), f"{where}[{index}].content"))
+    if sorted(labels) != [NON_PREFERRED, PREFERRED]:
+        raise RecordProblem(f"{where} needs one preferred and one non-preferred candidate")
+    if texts[0].strip() == texts[1].strip():
+        raise RecordProblem(f"{where}: the preferred and non-preferred candidates must differ")
+    return " ".join(texts)
+
+
+def _conversation(record: dict[str, Any], *, ends_with: tuple[str, ...], preference: bool = False) -> str:
+    """The Converse schema of Nova fine-tuning: any schemaVersion string, an optional system
+    prompt, turns alternating from the user's. In a DPO record the last (assistant) turn holds
+    candidates instead of content."""
+    if not isinstance(record.get("schemaVersion"), str):
+        raise RecordProblem("schemaVersion must be a string (bedrock-conversation-2024)")
     texts = [_content(record["system"], "system")] if "system" in record else []
     messages = record.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -82,40 +126,69 @@ def _conversation(record: dict[str, Any], *, ends_with: str) -> str:
             raise RecordProblem(
                 f"messages[{index}].role must be {expected!r} (turns alternate, starting with user)"
             )
-        texts.append(_content(message.get("content"), f"messages[{index}].content"))
-    if messages[-1]["role"] != ends_with:
-        raise RecordProblem(f"the last message must be the {ends_with}'s")
+        if preference and index == len(messages) - 1 and expected == "assistant":
+            texts.append(_candidates(message.get("candidates"), f"messages[{index}].candidates"))
+        else:
+            texts.append(_content(message.get("content"), f"messages[{index}].content"))
+    if messages[-1]["role"] not in ends_with:
+        raise RecordProblem(f"the last message must be the {' or '.join(ends_with)}'s")
     return " ".join(texts)
 
 
 def _sft(record: dict[str, Any]) -> str:
-    text = _conversation(record, ends_with="assistant")
+    text = _conversation(record, ends_with=("assistant",))
     if len(record["messages"]) < 2:
         raise RecordProblem("a training conversation needs a user turn and an assistant turn")
     return text
 
 
-def _distillation(record: dict[str, Any]) -> str:
-    return _conversation(record, ends_with="user")
-
-
 def _dpo(record: dict[str, Any]) -> str:
-    prompt, chosen, rejected = (_text(record.get(name), name) for name in ("prompt", "chosen", "rejected"))
-    if chosen.strip() == rejected.strip():
-        raise RecordProblem("chosen and rejected must differ")
-    return " ".join((prompt, chosen, rejected, str(record.get("system", ""))))
+    return _conversation(record, ends_with=("assistant",), preference=True)
+
+
+def _distillation(record: dict[str, Any]) -> str:
+    # The prompt, and optionally the answer wanted. Bedrock's teacher answers the prompts.
+    # https://docs.aws.amazon.com/bedrock/latest/userguide/distillation-data-prep-option-1.html
+    return _conversation(record, ends_with=("user", "assistant"))
+
+
+PPO_REWARD_CATEGORIES = ("default", "math", "coding", "if", "rag", "rai")
 
 
 def _ppo(record: dict[str, Any]) -> str:
-    return _text(record.get("prompt"), "prompt") + " " + str(record.get("system", ""))
+    """https://docs.aws.amazon.com/nova/latest/userguide/nova-ppo.html"""
+    turns = record.get("turns")
+    if not isinstance(turns, list) or not turns:
+        raise RecordProblem("turns must be a non-empty list of strings")
+    texts = [_text(turn, f"turns[{index}]") for index, turn in enumerate(turns)]
+    mask = record.get("turns_to_mask")
+    if not isinstance(mask, list) or not all(
+        isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(turns) for index in mask
+    ):
+        raise RecordProblem(f"turns_to_mask must be a list of turn indexes (0..{len(turns) - 1})")
+    if record.get("reward_category") not in PPO_REWARD_CATEGORIES:
+        raise RecordProblem(f"reward_category must be one of: {', '.join(PPO_REWARD_CATEGORIES)}")
+    if "meta_data" in record and not isinstance(record["meta_data"], dict):
+        raise RecordProblem("meta_data, when given, must be an object")
+    return " ".join(texts)
 
 
 def _rft(record: dict[str, Any]) -> str:
-    return (
-        _text(record.get("prompt"), "prompt")
-        + " "
-        + _text(record.get("reference_answer"), "reference_answer")
-    )
+    """The OpenAI chat-completion format with a reference answer for the grader.
+    https://docs.aws.amazon.com/bedrock/latest/userguide/rft-prepare-data.html"""
+    messages = record.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise RecordProblem("messages must be a non-empty list")
+    texts = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant"):
+            raise RecordProblem(f"messages[{index}].role must be system, user or assistant")
+        texts.append(_text(message.get("content"), f"messages[{index}].content"))
+    if not any(message["role"] == "user" for message in messages):
+        raise RecordProblem("messages must include the user's prompt")
+    if record.get("reference_answer") in (None, "", {}, []):
+        raise RecordProblem("reference_answer is required: the grader scores the model's answer against it")
+    return " ".join(texts) + " " + json.dumps(record["reference_answer"])
 
 
 def _cpt(record: dict[str, Any]) -> str:
@@ -128,6 +201,7 @@ SCHEMAS: dict[Method, Callable[[dict[str, Any]], str]] = {
     Method.DPO: _dpo,
     Method.PPO: _ppo,
     Method.RFT: _rft,
+    Method.RFT_MULTI_TURN: _rft,
     Method.CPT: _cpt,
 }
 
@@ -158,6 +232,9 @@ class Report:
             "bytes": self.bytes,
             "records": self.records,
             "estimated_tokens": self.estimated_tokens,
+            "min_records": LIMITS[self.method].min_records,
+            "max_records": LIMITS[self.method].max_records,
+            "limits_documented": LIMITS[self.method].documented or None,
             "errors": self.errors,
             "more_errors": self.more_errors,
         }

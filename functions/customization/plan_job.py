@@ -2,7 +2,9 @@
 
 Input: the hub event that started the pipeline. Output: the backend, the job's name (derived from
 the request id, so a retried start never makes a second job), where the datasets are, and the
-service's own job request, ready for the state machine to start as it is.
+service's own job request, ready for the state machine to start as it is (or, for a dry run, to
+report as the job it would have started): Bedrock's CreateModelCustomizationJob, SageMaker's
+CreateTrainingJob, or the recipe's Kubernetes job for a HyperPod cluster's EKS API.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field, ValidationError
 
 from contracts.customization import (
-    BEDROCK_CUSTOMIZATION_BASE_MODEL,
     BEDROCK_CUSTOMIZATION_TYPE,
+    CUSTOMIZATION_BASE_MODEL,
+    SERVICE_NAMES,
     Backend,
     CustomizeInput,
     Method,
@@ -52,6 +55,14 @@ SAGEMAKER_HYPERPARAMETER_NAMES = {
     "beta": "beta",
     "kl_coefficient": "kl_coefficient",
 }
+# Bedrock RFT's typed hyperparameters (RFTHyperParameters in the API reference).
+RFT_HYPERPARAMETER_NAMES = {
+    "epochs": "EpochCount",
+    "learning_rate": "LearningRate",
+    "batch_size": "BatchSize",
+    "samples_per_prompt": "TrainingSamplePerPrompt",
+    "max_response_tokens": "InferenceMaxTokens",
+}
 # A check on the job costs about 20 history events; a Standard execution keeps 25,000.
 MAX_POLLS = 1_000
 # SageMaker's own ceiling on a training job's run time.
@@ -65,6 +76,10 @@ class PlanSettings(LakeSettings):
     TRAINING_INSTANCE_TYPE: str = "ml.p5.48xlarge"
     JOB_TIME_LIMIT_SECONDS: int = Field(gt=0)
     JOB_POLL_SECONDS: int = Field(gt=0)
+    RFT_GRADER_FUNCTION_ARN: str
+    HYPERPOD_CLUSTER_ARN: str = ""
+    HYPERPOD_NAMESPACE: str = "kubeflow"
+    STACK_NAME: str
 
 
 class PollingTooOften(ValueError):
@@ -93,9 +108,12 @@ class JobInputs:
 
 
 class JobPlanner:
-    def __init__(self, settings: PlanSettings, s3: S3Client) -> None:
+    def __init__(
+        self, settings: PlanSettings, s3: S3Client, clusters: HyperPodClusters | None = None
+    ) -> None:
         self._settings = settings
         self._s3 = s3
+        self._clusters = clusters or HyperPodClusters()
 
     def plan(self, event: HubEvent) -> dict[str, Any]:
         polls = self._settings.JOB_TIME_LIMIT_SECONDS // self._settings.JOB_POLL_SECONDS
@@ -131,9 +149,29 @@ class JobPlanner:
             + ([{"role": "validation", "uri": validation}] if validation else []),
             "output_uri": output,
             "time_limit_seconds": self._settings.JOB_TIME_LIMIT_SECONDS,
+            "dry_run": request.dry_run,
+            "deploy": request.deploy,
+            "service": SERVICE_NAMES[backend],
         }
         job = JobInputs(event.request_id, request, hyperparameters, name, dataset, validation, output)
-        plan["request"] = self._bedrock(job) if backend == Backend.BEDROCK else self._sagemaker(job)
+        if backend == Backend.BEDROCK:
+            plan["api_call"] = "bedrock:CreateModelCustomizationJob"
+            plan["request"] = self._bedrock(job)
+        elif backend == Backend.SAGEMAKER:
+            plan["api_call"] = "sagemaker:CreateTrainingJob"
+            plan["request"] = self._sagemaker(job)
+        else:
+            plan.update(self._hyperpod(job))
+        if request.deploy:
+            plan["deployment"] = {
+                # Deployment names are unique in an account and region, like custom model names.
+                "ModelDeploymentName": f"{request.output_model_name[:50]}-{job.request_id[:8]}",
+                "ClientRequestToken": f"deploy-{job.request_id}",
+                "Tags": [
+                    {"Key": "agenthub:stack", "Value": self._settings.STACK_NAME},
+                    {"Key": "agenthub:request", "Value": job.request_id},
+                ],
+            }
         logger.info("customization planned", extra={"request_id": event.request_id, "backend": backend.value})
         metrics.add_metric(name="CustomizationsPlanned", unit=MetricUnit.Count, value=1)
         return plan
@@ -148,7 +186,7 @@ class JobPlanner:
             "RoleArn": self._settings.BEDROCK_CUSTOMIZATION_ROLE_ARN,
             # Bedrock returns the existing job for a repeated token: a retried start makes no second job.
             "ClientRequestToken": job.request_id,
-            "BaseModelIdentifier": BEDROCK_CUSTOMIZATION_BASE_MODEL[request.base_model],
+            "BaseModelIdentifier": CUSTOMIZATION_BASE_MODEL[request.base_model],
             "CustomizationType": BEDROCK_CUSTOMIZATION_TYPE[request.method],
             "TrainingDataConfig": {"S3Uri": job.dataset},
             "OutputDataConfig": {"S3Uri": job.output},
@@ -171,6 +209,18 @@ class JobPlanner:
                 }
             }
             arguments.pop("HyperParameters")
+        if request.method == Method.RFT:
+            # Bedrock calls the grader with each sampled answer; the grader's contract is in rft_grader.
+            # https://docs.aws.amazon.com/bedrock/latest/userguide/reward-functions.html
+            arguments["CustomizationConfig"] = {
+                "RftConfig": {
+                    "GraderConfig": {"LambdaGrader": {"LambdaArn": self._settings.RFT_GRADER_FUNCTION_ARN}},
+                    "HyperParameters": {
+                        RFT_HYPERPARAMETER_NAMES[key]: value for key, value in job.hyperparameters.items()
+                    },
+                }
+            }
+            arguments.pop("HyperParameters")
         return arguments
 
     def _sagemaker(self, job: JobInputs) -> dict[str, Any]:
@@ -188,7 +238,7 @@ class JobPlanner:
             "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
             "HyperParameters": {
                 "recipe": f"nova-{request.method.value}-{request.technique.value}",
-                "base_model": request.base_model,
+                "base_model": CUSTOMIZATION_BASE_MODEL[request.base_model],
                 **{
                     SAGEMAKER_HYPERPARAMETER_NAMES[key]: str(value)
                     for key, value in job.hyperparameters.items()
@@ -223,6 +273,92 @@ class JobPlanner:
                 {"Key": "agenthub:request", "Value": job.request_id},
                 {"Key": "agenthub:model-name", "Value": request.output_model_name},
             ],
+        }
+
+    def _hyperpod(self, job: JobInputs) -> dict[str, Any]:
+        """The recipe's job as a Kubeflow PyTorchJob, the kind the HyperPod CLI starts on an
+        EKS-orchestrated cluster (https://github.com/aws/sagemaker-hyperpod-cli), and the cluster's
+        Kubernetes API for Step Functions' eks:call
+        (https://docs.aws.amazon.com/step-functions/latest/dg/connect-eks.html)."""
+        settings, request = self._settings, job.request
+        if not settings.HYPERPOD_CLUSTER_ARN:
+            raise BackendNotConfigured(
+                "this deployment has no HyperPodClusterArn, so the HyperPod methods "
+                "(cpt, ppo, rft_multi_turn) cannot run"
+            )
+        if not settings.NOVA_TRAINING_IMAGE_URI:
+            raise BackendNotConfigured(
+                "this deployment has no NovaTrainingImageUri for the recipe's container"
+            )
+        cluster = self._clusters.kubernetes_api(settings.HYPERPOD_CLUSTER_ARN)
+        namespace = settings.HYPERPOD_NAMESPACE
+        overrides = [
+            f"recipes=nova-{request.method.value.replace('_', '-')}-{request.technique.value}",
+            f"run.model_type={CUSTOMIZATION_BASE_MODEL[request.base_model]}",
+            f"run.data_s3_path={job.dataset}",
+            f"run.output_s3_path={job.output}",
+            *(f"run.validation_data_s3_path={job.validation}" for _ in [job.validation] if job.validation),
+            *(f"training_config.{key}={value}" for key, value in sorted(job.hyperparameters.items())),
+        ]
+        manifest = {
+            "apiVersion": "kubeflow.org/v1",
+            "kind": "PyTorchJob",
+            "metadata": {
+                "name": job.name,
+                "namespace": namespace,
+                "labels": {
+                    "agenthub/request": job.request_id,
+                    "agenthub/stack": settings.STACK_NAME,
+                    "agenthub/model-name": request.output_model_name,
+                },
+            },
+            "spec": {
+                "runPolicy": {"activeDeadlineSeconds": settings.JOB_TIME_LIMIT_SECONDS + 3600},
+                "pytorchReplicaSpecs": {
+                    "Worker": {
+                        "replicas": 4 if request.technique == Technique.FULL else 1,
+                        "restartPolicy": "OnFailure",
+                        "template": {
+                            "spec": {
+                                "containers": [
+                                    {
+                                        "name": "pytorch",
+                                        "image": settings.NOVA_TRAINING_IMAGE_URI,
+                                        "args": overrides,
+                                    }
+                                ]
+                            }
+                        },
+                    }
+                },
+            },
+        }
+        jobs = f"/apis/kubeflow.org/v1/namespaces/{namespace}/pytorchjobs"
+        return {
+            "api_call": f"eks:call POST {jobs}",
+            "cluster": {**cluster, "HyperPodClusterArn": settings.HYPERPOD_CLUSTER_ARN},
+            "jobs_path": jobs,
+            "job_path": f"{jobs}/{job.name}",
+            "request": manifest,
+        }
+
+
+class HyperPodClusters:
+    """Where a HyperPod cluster's Kubernetes API is: its EKS orchestrator's endpoint and CA."""
+
+    def kubernetes_api(self, cluster_arn: str) -> dict[str, str]:
+        described = aws.sagemaker().describe_cluster(ClusterName=cluster_arn)
+        eks_arn = described.get("Orchestrator", {}).get("Eks", {}).get("ClusterArn")
+        if not eks_arn:
+            raise BackendNotConfigured(
+                f"the HyperPod cluster {cluster_arn} is not orchestrated by Amazon EKS"
+            )
+        eks_name = eks_arn.rsplit("/", 1)[-1]
+        eks = aws.eks().describe_cluster(name=eks_name)["cluster"]
+        return {
+            "ClusterName": eks_name,
+            "Endpoint": eks["endpoint"],
+            "CertificateAuthority": eks["certificateAuthority"]["data"],
         }
 
 

@@ -137,6 +137,12 @@ def list_tools() -> dict[str, Any]:
     return {"tools": service().tools()}
 
 
+@app.get("/v1/models")
+@tracer.capture_method
+def list_models() -> dict[str, Any]:
+    return {"models": service().models(caller(READ_SCOPE))}
+
+
 @app.post("/v1/datasets")
 @tracer.capture_method
 def new_dataset() -> Response[dict[str, Any]]:

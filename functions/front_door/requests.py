@@ -20,8 +20,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from pydantic import Field, TypeAdapter
 
-from contracts.catalog import CatalogReader, CatalogRow, ToolRegistry
-from contracts.customization import UnsupportedCustomization, backend_for, hyperparameters_for
+from contracts.catalog import CatalogReader, CatalogRow, CustomModels, ToolRegistry
+from contracts.customization import (
+    SERVICE_NAMES,
+    Backend,
+    UnsupportedCustomization,
+    backend_for,
+    hyperparameters_for,
+)
 from contracts.events import CANCEL_REQUESTED, REQUEST_ACCEPTED
 from contracts.requests import (
     AgentRequest,
@@ -60,6 +66,7 @@ class FrontDoorSettings(HubSettings):
     MAX_REQUEST_BYTES: int = Field(default=1024 * 1024, gt=0)
     DATASET_MAX_BYTES: int = Field(default=1024**3, gt=0)
     DATASET_UPLOAD_SECONDS: int = Field(default=900, gt=0, le=7 * 86_400)
+    HYPERPOD_CLUSTER_ARN: str = ""
 
 
 class InvalidRequest(ValueError):
@@ -126,6 +133,7 @@ class RequestService:
         )
         self._catalog = CatalogReader(settings.CATALOG_TABLE, dynamodb)
         self._tools = ToolRegistry(settings.CATALOG_TABLE, dynamodb)
+        self._models = CustomModels(settings.CATALOG_TABLE, dynamodb)
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="[subject, idempotency_key]",
             payload_validation_jmespath="request",
@@ -197,10 +205,18 @@ class RequestService:
     def _check_allowed(self, subject: str, request: AnyRequest) -> None:
         if isinstance(request, CustomizeRequest):
             try:
-                backend_for(request.input)
+                backend = backend_for(request.input)
                 hyperparameters_for(request.input)
             except UnsupportedCustomization as error:
                 raise InvalidRequest(error.field, error.problem) from error
+            if backend == Backend.HYPERPOD and not self._settings.HYPERPOD_CLUSTER_ARN:
+                raise InvalidRequest(
+                    "input",
+                    f"{request.input.method.value} runs only on {SERVICE_NAMES[backend]}, and this "
+                    "deployment has no HyperPod cluster: deploy the stack with the HyperPodClusterArn "
+                    "parameter set to "
+                    "the ARN of an EKS-orchestrated SageMaker HyperPod cluster",
+                )
             for field, dataset in (
                 ("input.dataset_id", request.input.dataset_id),
                 ("input.validation_dataset_id", request.input.validation_dataset_id),
@@ -209,7 +225,14 @@ class RequestService:
                     raise InvalidRequest(
                         field, f"no dataset {dataset} was uploaded by this caller (POST /v1/datasets)"
                     )
-        if isinstance(request, InvokeRequest | AgentRequest):
+        if isinstance(request, InvokeRequest | AgentRequest) and request.input.custom_model:
+            if self._models.deployed(subject, request.input.custom_model) is None:
+                raise InvalidRequest(
+                    "input.custom_model",
+                    f"this caller has no deployed model named {request.input.custom_model!r} "
+                    '(GET /v1/models lists yours; customize with "deploy": true to deploy one)',
+                )
+        elif isinstance(request, InvokeRequest | AgentRequest):
             model_id = request.input.model_id or self._settings.DEFAULT_MODEL_ID
             if model_id not in self._settings.ALLOWED_MODEL_IDS:
                 allowed = ", ".join(self._settings.ALLOWED_MODEL_IDS)
@@ -224,6 +247,25 @@ class RequestService:
                 raise InvalidRequest(
                     "input.tools", f"not registered: {', '.join(unknown)}; registered: {known}"
                 )
+
+    def models(self, subject: str) -> list[dict[str, Any]]:
+        """The caller's customized models (GET /v1/models), newest first."""
+        return [
+            {
+                "name": model.name,
+                "request_id": model.request_id,
+                "registered_at": model.registered_at,
+                "method": model.method,
+                "technique": model.technique,
+                "base_model": model.base_model,
+                "datasets": model.datasets,
+                "metrics_location": model.metrics_location,
+                "model_arn": model.arn,
+                "artifacts_uri": model.artifacts_uri,
+                "invocable_arn": model.deployment_arn,
+            }
+            for model in self._models.of_caller(subject)
+        ]
 
     def tools(self) -> list[dict[str, Any]]:
         """The tools an agent may use now (GET /v1/tools)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field, ValidationError
 
+from contracts.catalog import CustomModels
 from contracts.events import REQUEST_ACCEPTED
 from contracts.requests import InvokeInput
 from shared import aws
@@ -41,6 +42,7 @@ class PrepareSettings(LakeSettings):
     ALLOWED_MODEL_IDS: CommaList
     DEFAULT_MODEL_ID: str
     AGENT_MEMORY_TABLE: str
+    CATALOG_TABLE: str
     MEMORY_TURNS: int = Field(default=10, ge=0, le=50)
 
 
@@ -74,11 +76,13 @@ def build_model_request(
     chunks: list[dict[str, Any]] | None,
     chunk_texts: Iterable[str],
     turns: Sequence[Turn],
+    custom_model_arn: str | None = None,
 ) -> dict[str, Any]:
     """The Converse arguments within the byte budget. Pure: `chunk_texts` is read lazily, in order,
-    only as far as the budget goes; `turns` are the session's latest, newest first."""
-    model_id = request.model_id or settings.DEFAULT_MODEL_ID
-    if model_id not in settings.ALLOWED_MODEL_IDS:
+    only as far as the budget goes; `turns` are the session's latest, newest first; a caller's own
+    deployed model comes as its deployment's ARN, Converse's model id for it."""
+    model_id = custom_model_arn or request.model_id or settings.DEFAULT_MODEL_ID
+    if custom_model_arn is None and model_id not in settings.ALLOWED_MODEL_IDS:
         raise InvalidModelRequest(f"model {model_id!r} is not one of the allowed models")
     inference = request.inference.for_converse()
     prepared: dict[str, Any] = {"model_id": model_id, "prompt": request.prompt, "inference": inference}
@@ -119,9 +123,19 @@ class ModelRequestSources:
     """Where a model request's parts come from: the hub's claim checks and the chunks in the lake,
     and the session's turns in agent memory."""
 
-    def __init__(self, s3: S3Client, memory: MemoryReader) -> None:
+    def __init__(self, s3: S3Client, memory: MemoryReader, models: CustomModels) -> None:
         self._s3 = s3
         self.memory = memory
+        self.models = models
+
+    def custom_model_arn(self, subject: str, request: InvokeInput) -> str | None:
+        """The deployment ARN of the caller's own model the request names, if it names one."""
+        if request.custom_model is None:
+            return None
+        model = self.models.deployed(subject, request.custom_model)
+        if model is None or model.deployment_arn is None:
+            raise InvalidModelRequest(f"this caller has no deployed model named {request.custom_model!r}")
+        return model.deployment_arn
 
     def payload(self, event: HubEvent) -> dict[str, Any]:
         return load_payload(event, self._s3)
@@ -140,6 +154,7 @@ def prepare(event: HubEvent, sources: ModelRequestSources, settings: PrepareSett
         chunks,
         sources.chunk_texts(chunks or []),
         sources.memory.latest_turns(event.subject, request.session_id),
+        sources.custom_model_arn(event.subject, request),
     )
     logger.info(
         "model request prepared",
@@ -153,7 +168,9 @@ def prepare(event: HubEvent, sources: ModelRequestSources, settings: PrepareSett
 def sources() -> ModelRequestSources:
     settings = load_settings(PrepareSettings)
     return ModelRequestSources(
-        aws.s3(), MemoryReader(settings.AGENT_MEMORY_TABLE, aws.dynamodb(), settings.MEMORY_TURNS)
+        aws.s3(),
+        MemoryReader(settings.AGENT_MEMORY_TABLE, aws.dynamodb(), settings.MEMORY_TURNS),
+        CustomModels(settings.CATALOG_TABLE, aws.dynamodb()),
     )
 
 

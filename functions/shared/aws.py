@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_eks import EKSClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sns import SNSClient
@@ -46,6 +47,10 @@ def bedrock() -> BedrockClient:
 
 def dynamodb() -> DynamoDBClient:
     return _client("dynamodb")  # type: ignore[no-any-return]
+
+
+def eks() -> EKSClient:
+    return _client("eks")  # type: ignore[no-any-return]
 
 
 def s3() -> S3Client:

@@ -23,7 +23,27 @@ SFT_RECORD = {
         {"role": "assistant", "content": [{"text": "The hub topic."}]},
     ],
 }
-DPO_RECORD = {"prompt": "What is the hub?", "chosen": "One SNS topic.", "rejected": "A database."}
+# Nova's DPO schema: Converse turns, the last assistant turn holding the preference pair.
+DPO_RECORD = {
+    "schemaVersion": "bedrock-conversation-2024",
+    "messages": [
+        {"role": "user", "content": [{"text": "Is this about the hub?"}]},
+        {"role": "assistant", "content": [{"text": "Yes."}]},
+        {"role": "user", "content": [{"text": "What is the hub?"}]},
+        {
+            "role": "assistant",
+            "candidates": [
+                {"content": [{"text": "One SNS topic."}], "preferenceLabel": "preferred"},
+                {"content": [{"text": "A database."}], "preferenceLabel": "non-preferred"},
+            ],
+        },
+    ],
+}
+RFT_RECORD = {
+    "messages": [{"role": "user", "content": "What is 2 + 2?"}],
+    "reference_answer": {"answer": "4"},
+}
+CPT_RECORD = {"text": "The agent hub joins small services through one topic."}
 
 
 @pytest.fixture(scope="module")
@@ -270,3 +290,108 @@ def test_a_start_whose_answer_was_lost_follows_the_job_it_made(
 
     assert view["status"] == "SUCCEEDED", view["error"]
     assert hub.calls(operation, name) == 2
+
+
+def test_a_dry_run_validates_and_reports_the_job_it_would_start_and_starts_nothing(
+    hub: Hub, client: HubClient
+) -> None:
+    name = model_name()
+    request_id = customize(client, upload(client, [SFT_RECORD] * 8), name, dry_run=True)
+
+    view = client.wait(request_id, timeout=60)
+
+    assert view["status"] == "SUCCEEDED", view["error"]
+    result = view["result"]
+    assert result["dry_run"] is True
+    assert result["started"] is False
+    assert result["would_start"]["api_call"] == "bedrock:CreateModelCustomizationJob"
+    assert result["would_start"]["parameters"]["BaseModelIdentifier"] == "amazon.nova-lite-v1:0:300k"
+    assert result["estimated_training_tokens"] == result["datasets"][0]["estimated_tokens"] * 2  # 2 epochs
+    assert result["datasets"][0]["records"] == 8
+    assert hub.calls("CreateModelCustomizationJob", name) == 0
+    assert hub.job_status(f"agenthub-{request_id}") is None
+    assert name not in [model["name"] for model in client.fetch("/v1/models").body["models"]]
+
+
+def test_rft_trains_on_bedrock_with_the_stacks_grader(hub: Hub, client: HubClient) -> None:
+    name = model_name()
+    request_id = customize(
+        client, upload(client, [RFT_RECORD] * 100), name, method="rft", base_model="amazon.nova-2-lite-v1:0"
+    )
+
+    view = client.wait(request_id, timeout=90)
+
+    assert view["status"] == "SUCCEEDED", view["error"]
+    grader = hub.cloud.stack.function("RftGraderFunction").name  # type: ignore[union-attr]
+    assert (
+        hub.calls(
+            "CreateModelCustomizationJob",
+            f'"lambdaArn": "arn:aws:lambda:us-east-1:123456789012:function:{grader}"',
+        )
+        == 1
+    )
+    assert hub.calls("CreateModelCustomizationJob", name) == 1
+
+
+def test_cpt_runs_on_the_hyperpod_cluster_through_its_kubernetes_api(hub: Hub, client: HubClient) -> None:
+    name = model_name()
+    request_id = customize(client, upload(client, [CPT_RECORD] * 4), name, method="cpt", technique="full")
+
+    view = client.wait(request_id, timeout=90)
+
+    assert view["status"] == "SUCCEEDED", view["error"]
+    assert view["result"]["backend"] == "hyperpod"
+    assert view["result"]["model"]["artifacts_uri"].endswith(f"/customization/{request_id}/")
+    assert hub.job_status(f"agenthub-{request_id}") == "Completed"
+
+
+def test_a_hyperpod_job_past_its_time_limit_is_deleted(hub: Hub, client: HubClient) -> None:
+    name = model_name()
+    hub.fault(operation="CreateHyperPodJob", match=name, lifecycle=["InProgress"])
+    request_id = customize(client, upload(client, [CPT_RECORD] * 4), name, method="cpt", technique="full")
+
+    view = client.wait(request_id, timeout=120)
+
+    assert view["status"] == "FAILED"
+    assert view["error"]["error"] == "CustomizationTimedOut"
+    assert hub.job_status(f"agenthub-{request_id}") == "Stopped"  # deleted: no job is left running
+
+
+def test_a_deployed_model_is_listed_and_invoked_by_its_owner_and_nobody_else(
+    hub: Hub, client: HubClient
+) -> None:
+    name = model_name()
+    request_id = customize(client, upload(client, [SFT_RECORD] * 8), name, deploy=True)
+
+    view = client.wait(request_id, timeout=90)
+
+    assert view["status"] == "SUCCEEDED", view["error"]
+    deployment = view["result"]["model"]["deployment_arn"]
+    assert ":custom-model-deployment/" in deployment
+    assert hub.cloud.emulator.standins.deployment_tags(deployment)["agenthub:stack"]  # type: ignore[union-attr]
+    (listed,) = [model for model in client.fetch("/v1/models").body["models"] if model["name"] == name]
+    assert listed["invocable_arn"] == deployment
+    assert listed["method"] == "sft"
+    assert listed["base_model"] == "amazon.nova-lite-v1:0"
+    assert listed["datasets"]
+    assert listed["metrics_location"].endswith(f"/customization/{request_id}/")
+
+    answered = client.wait(
+        client.submit(
+            {"pipeline": "invoke", "input": {"prompt": "Who writes it?", "custom_model": name}}
+        ).body["request_id"],
+        timeout=60,
+    )
+    stranger = hub.client("someone-else").submit(
+        {"pipeline": "invoke", "input": {"prompt": "Who writes it?", "custom_model": name}}
+    )
+    undeployed = client.submit(
+        {"pipeline": "agent", "input": {"prompt": "hi", "custom_model": "never-trained"}}
+    )
+
+    assert answered["status"] == "SUCCEEDED", answered["error"]
+    assert answered["result"]["output_text"].startswith(f"[local custom model {name}")
+    assert stranger.status == 400
+    assert stranger.body["errors"][0]["field"] == "input.custom_model"
+    assert undeployed.status == 400
+    assert "no deployed model named 'never-trained'" in undeployed.body["errors"][0]["problem"]

@@ -72,6 +72,14 @@ EXPECTED: dict[str, Expected] = {
     "customization/plan_job_task.json": Expected(
         "PlanCustomizationJobFunction", lambda r: r["backend"] == "bedrock" and r["request"]["JobName"]
     ),
+    # Bedrock's batch of rollouts: an exact answer, one that contains the reference, a wrong one.
+    "customization/rft_grader_batch.json": Expected(
+        "RftGraderFunction",
+        lambda r: (
+            [(item["id"], item["aggregate_reward_score"]) for item in r]
+            == [("sample-1", 1.0), ("sample-2", 0.5), ("sample-3", 0.0)]
+        ),
+    ),
     "customization/validate_dataset_task.json": Expected(
         "ValidateDatasetFunction", lambda r: r["valid"] is True and r["reports"][0]["records"] == 10
     ),

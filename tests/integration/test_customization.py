@@ -106,7 +106,14 @@ def test_a_customization_request_for_an_uploaded_dataset_is_accepted(
         (
             {"method": "rft", "base_model": "amazon.nova-pro-v1:0"},
             "input",
-            "rft supports: lora on amazon.nova-lite-v1:0",
+            "rft supports: lora on amazon.nova-2-lite-v1:0",
+        ),
+        # This stack was deployed without HyperPodClusterArn: a HyperPod-only method says what is missing.
+        ({"method": "cpt", "technique": "full"}, "input", "has no HyperPod cluster: deploy the stack with"),
+        (
+            {"method": "sft", "backend": "hyperpod"},
+            "input.backend",
+            "runs on bedrock, sagemaker, not hyperpod",
         ),
         ({"hyperparameters": {"epochs": 50}}, "input.hyperparameters.epochs", "outside 1..5"),
         # JSON's 1e999 is infinity, and Python's parser takes NaN: neither may reach the bounds check.
@@ -190,7 +197,7 @@ def test_a_sagemaker_method_without_a_training_image_says_what_is_missing(
     stack: Stack, functions: FunctionRunner
 ) -> None:
     event = load_event("customization/plan_job_task.json")
-    event["event"]["payload"]["input"].update({"method": "cpt", "technique": "full"})
+    event["event"]["payload"]["input"].update({"method": "dpo", "technique": "full"})
 
     with pytest.raises(Exception, match="no NovaTrainingImageUri") as raised:
         functions.invoke("PlanCustomizationJobFunction", event)
@@ -216,7 +223,7 @@ def test_dataset_validation_reports_line_numbers(stack: Stack, functions: Functi
     assert good["reports"][0]["records"] == 8
     assert bad["valid"] is False
     assert bad["reports"][0]["errors"] == [
-        {"line": 9, "problem": 'schemaVersion must be "bedrock-conversation-2024"'}
+        {"line": 9, "problem": "schemaVersion must be a string (bedrock-conversation-2024)"}
     ]
 
 

@@ -10,6 +10,7 @@ import pytest
 from agenthub import PROJECT_ROOT
 from contracts.customization import (
     CAPABILITIES,
+    CUSTOMIZATION_BASE_MODEL,
     HYPERPARAMETERS,
     NOVA_UNDERSTANDING,
     PREMIER,
@@ -39,16 +40,83 @@ def customize(**fields: Any) -> CustomizeInput:
     return CustomizeInput.model_validate({**defaults, **fields})
 
 
-@pytest.mark.parametrize(("key", "backend"), sorted(CAPABILITIES.items()))
-def test_every_supported_combination_routes_to_its_backend(
-    key: tuple[Method, Technique, str], backend: Backend
+@pytest.mark.parametrize(("key", "backends"), sorted(CAPABILITIES.items()))
+def test_every_supported_combination_routes_to_each_of_its_backends(
+    key: tuple[Method, Technique, str], backends: tuple[Backend, ...]
 ) -> None:
     method, technique, model = key
 
-    request = customize(method=method.value, technique=technique.value, base_model=model)
+    default = customize(method=method.value, technique=technique.value, base_model=model)
 
-    assert backend_for(request) == backend
-    assert hyperparameters_for(request)  # the defaults are within bounds
+    assert backend_for(default) == backends[0]
+    for backend in backends:
+        chosen = customize(method=method.value, technique=technique.value, base_model=model, backend=backend)
+        assert backend_for(chosen) == backend
+        assert hyperparameters_for(chosen)  # the defaults are within bounds
+    for backend in set(Backend) - set(backends):
+        with pytest.raises(UnsupportedCustomization, match=f"not {backend.value}"):
+            backend_for(
+                customize(method=method.value, technique=technique.value, base_model=model, backend=backend)
+            )
+
+
+# Where each method runs, row by row, as the documentation cited in the capability table says.
+DOCUMENTED_ROUTES = [
+    ("sft", "lora", "amazon.nova-lite-v1:0", ("bedrock", "sagemaker")),
+    ("sft", "full", "amazon.nova-pro-v1:0", ("sagemaker",)),
+    ("dpo", "lora", "amazon.nova-micro-v1:0", ("sagemaker",)),
+    ("dpo", "full", "amazon.nova-lite-v1:0", ("sagemaker",)),
+    ("sft", "lora", "amazon.nova-2-lite-v1:0", ("bedrock", "sagemaker")),
+    ("sft", "full", "amazon.nova-2-lite-v1:0", ("sagemaker",)),
+    ("rft", "lora", "amazon.nova-2-lite-v1:0", ("bedrock",)),
+    ("rft_multi_turn", "full", "amazon.nova-2-lite-v1:0", ("hyperpod",)),
+    ("cpt", "full", "amazon.nova-2-lite-v1:0", ("hyperpod",)),
+    ("cpt", "full", "amazon.nova-micro-v1:0", ("hyperpod",)),
+    ("ppo", "full", "amazon.nova-lite-v1:0", ("hyperpod",)),
+    ("distillation", "lora", "amazon.nova-pro-v1:0", ("bedrock",)),
+]
+
+
+@pytest.mark.parametrize(("method", "technique", "model", "backends"), DOCUMENTED_ROUTES)
+def test_methods_run_where_the_documentation_says(
+    method: str, technique: str, model: str, backends: tuple[str, ...]
+) -> None:
+    assert CAPABILITIES[(Method(method), Technique(technique), model)] == tuple(Backend(b) for b in backends)
+
+
+def test_nova_1_takes_no_rft_and_nova_2_lite_no_dpo() -> None:
+    assert (Method.RFT, Technique.LORA, "amazon.nova-lite-v1:0") not in CAPABILITIES
+    assert not [key for key in CAPABILITIES if key[0] == Method.DPO and key[2] == "amazon.nova-2-lite-v1:0"]
+
+
+def test_every_base_model_has_its_context_length_suffix_for_the_customization_apis() -> None:
+    assert CUSTOMIZATION_BASE_MODEL == {
+        "amazon.nova-micro-v1:0": "amazon.nova-micro-v1:0:128k",
+        "amazon.nova-lite-v1:0": "amazon.nova-lite-v1:0:300k",
+        "amazon.nova-pro-v1:0": "amazon.nova-pro-v1:0:300k",
+        "amazon.nova-2-lite-v1:0": "amazon.nova-2-lite-v1:0:256k",
+    }
+    assert {model for _, _, model in CAPABILITIES} == set(CUSTOMIZATION_BASE_MODEL)
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        (
+            {"method": "sft", "technique": "full", "deploy": True},
+            "this job trains amazon.nova-lite-v1:0 on sagemaker",
+        ),
+        ({"method": "sft", "base_model": "amazon.nova-2-lite-v1:0", "deploy": True}, "on-demand deployment"),
+    ],
+)
+def test_deploying_is_offered_only_where_bedrock_deploys_on_demand(
+    fields: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(UnsupportedCustomization, match=problem) as refused:
+        backend_for(customize(**fields))
+
+    assert refused.value.field == "input.deploy"
+    assert backend_for(customize(method="sft", deploy=True)) == Backend.BEDROCK
 
 
 UNSUPPORTED = [
@@ -75,7 +143,7 @@ def test_every_unsupported_combination_is_refused_naming_what_is_supported(
 def test_the_table_offers_every_method_and_both_techniques_on_both_backends() -> None:
     assert {method for method, _, _ in CAPABILITIES} == set(Method)
     assert {technique for _, technique, _ in CAPABILITIES} == set(Technique)
-    assert set(CAPABILITIES.values()) == set(Backend)
+    assert {backend for backends in CAPABILITIES.values() for backend in backends} == set(Backend)
 
 
 def test_distillation_needs_a_larger_teacher() -> None:
@@ -110,12 +178,16 @@ def test_a_teacher_is_for_distillation_only() -> None:
         ({"hyperparameters": {"momentum": 0.9}}, "unknown for sft: momentum"),
         ({"hyperparameters": {"lora_rank": 8}}, "not adjustable for lora on bedrock"),
         ({"technique": "full", "hyperparameters": {"lora_rank": 8}}, "not adjustable for full on sagemaker"),
+        ({"backend": "sagemaker", "hyperparameters": {"lora_rank": 8}}, None),
         ({"method": "dpo", "technique": "lora", "hyperparameters": {"beta": 2}}, "outside 0.01..1"),
     ],
 )
 def test_hyperparameters_are_checked_against_their_methods_bounds(
-    fields: dict[str, Any], problem: str
+    fields: dict[str, Any], problem: str | None
 ) -> None:
+    if problem is None:  # adjustable where the job runs
+        assert hyperparameters_for(customize(**fields))["lora_rank"] == 8
+        return
     with pytest.raises(UnsupportedCustomization, match=problem):
         hyperparameters_for(customize(**fields))
 

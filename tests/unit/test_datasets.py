@@ -13,7 +13,7 @@ from contracts.customization import Method
 from customization.dataset_rules import LIMITS, MAX_REPORTED_ERRORS, validate_lines, validate_object
 
 
-def conversation(*turns: str, schema: str = "bedrock-conversation-2024") -> dict[str, Any]:
+def conversation(*turns: str, schema: Any = "bedrock-conversation-2024") -> dict[str, Any]:
     roles = ("user", "assistant")
     return {
         "schemaVersion": schema,
@@ -22,31 +22,113 @@ def conversation(*turns: str, schema: str = "bedrock-conversation-2024") -> dict
     }
 
 
+def preference(
+    *history: str, preferred: str = "A pub/sub topic.", rejected: str = "A database."
+) -> dict[str, Any]:
+    """A DPO record: Converse turns, the last assistant turn holding the two candidates."""
+    record = conversation(*history, "Describe the hub.")
+    record["messages"].append(
+        {
+            "role": "assistant",
+            "candidates": [
+                {"content": [{"text": preferred}], "preferenceLabel": "preferred"},
+                {"content": [{"text": rejected}], "preferenceLabel": "non-preferred"},
+            ],
+        }
+    )
+    return record
+
+
+def chat(reference: Any = "4", **fields: Any) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"role": "system", "content": "Answer with the number only."},
+            {"role": "user", "content": "2 + 2?"},
+        ],
+        "reference_answer": reference,
+        **fields,
+    }
+
+
+PPO_RECORD = {
+    "turns": ["You are helpful.", "User: What is ML? Bot:", "Machine learning is..."],
+    "turns_to_mask": [0, 1],
+    "reward_category": "default",
+}
 VALID: dict[Method, dict[str, Any]] = {
     Method.SFT: conversation("What is the hub?", "One SNS topic."),
     Method.DISTILLATION: conversation("Explain the hub in one line."),
-    Method.DPO: {"prompt": "Describe the hub.", "chosen": "A pub/sub topic.", "rejected": "A database."},
-    Method.PPO: {"prompt": "Describe the hub."},
-    Method.RFT: {"prompt": "2 + 2?", "reference_answer": "4"},
+    Method.DPO: preference("Is this about the hub?", "Yes."),
+    Method.PPO: PPO_RECORD,
+    Method.RFT: chat({"answer": "4"}),
+    Method.RFT_MULTI_TURN: chat("4"),
     Method.CPT: {"text": "The agent hub joins small services through one topic."},
 }
 INVALID: dict[Method, list[tuple[Any, str]]] = {
     Method.SFT: [
         (conversation("only a question"), "the last message must be the assistant's"),
-        (conversation("q", "a", schema="v0"), 'schemaVersion must be "bedrock-conversation-2024"'),
+        (conversation("q", "a", schema=7), "schemaVersion must be a string"),  # type: ignore[arg-type]
         (
             {**conversation("q", "a"), "messages": [{"role": "assistant", "content": [{"text": "a"}]}]},
             "role must be 'user'",
         ),
         (conversation("q", ""), "messages[1].content[0].text must be a non-empty string"),
+        (conversation("User: q", "a"), "contains 'User:', a word Nova training reserves"),
     ],
-    Method.DISTILLATION: [(conversation("q", "a"), "the last message must be the user's")],
     Method.DPO: [
-        ({"prompt": "p", "chosen": "same", "rejected": "same"}, "chosen and rejected must differ"),
-        ({"prompt": "p", "chosen": "c"}, "rejected must be a non-empty string"),
+        ({"prompt": "p", "chosen": "c", "rejected": "r"}, "schemaVersion must be a string"),
+        (preference(preferred="same", rejected="same"), "candidates must differ"),
+        (conversation("q", "a"), "messages[1].candidates must be a list of two candidates"),
+        (
+            {
+                **preference(),
+                "messages": [
+                    *preference()["messages"][:-1],
+                    {
+                        "role": "assistant",
+                        "candidates": [
+                            {"content": [{"text": "x"}], "preferenceLabel": "preferred"},
+                            {"content": [{"text": "y"}], "preferenceLabel": "preferred"},
+                        ],
+                    },
+                ],
+            },
+            "needs one preferred and one non-preferred candidate",
+        ),
+        (
+            {
+                **preference(),
+                "messages": [
+                    *preference()["messages"][:-1],
+                    {
+                        "role": "assistant",
+                        "candidates": [
+                            {"content": [{"text": "x"}], "preferenceLabel": "chosen"},
+                            {"content": [{"text": "y"}], "preferenceLabel": "non-preferred"},
+                        ],
+                    },
+                ],
+            },
+            'preferenceLabel must be "preferred" or "non-preferred"',
+        ),
     ],
-    Method.PPO: [({"question": "p"}, "prompt must be a non-empty string")],
-    Method.RFT: [({"prompt": "p"}, "reference_answer must be a non-empty string")],
+    Method.PPO: [
+        ({"prompt": "p"}, "turns must be a non-empty list of strings"),
+        ({**PPO_RECORD, "turns_to_mask": [5]}, "turns_to_mask must be a list of turn indexes (0..2)"),
+        ({**PPO_RECORD, "reward_category": "vibes"}, "reward_category must be one of"),
+    ],
+    Method.RFT: [
+        ({"prompt": "p", "reference_answer": "4"}, "messages must be a non-empty list"),
+        (chat(None), "reference_answer is required"),
+        (
+            {"messages": [{"role": "system", "content": "s"}], "reference_answer": "4"},
+            "must include the user's",
+        ),
+        (
+            {"messages": [{"role": "tool", "content": "x"}], "reference_answer": "4"},
+            "role must be system, user",
+        ),
+    ],
     Method.CPT: [({"text": "   "}, "text must be a non-empty string")],
 }
 
@@ -69,6 +151,8 @@ def test_a_valid_dataset_of_each_method_passes_with_its_counts(method: Method) -
     assert report.records == len(records)
     assert report.estimated_tokens > 0
     assert report.as_dict()["bytes"] == 1234
+    assert report.as_dict()["min_records"] == LIMITS[method].min_records
+    assert report.as_dict()["max_records"] == LIMITS[method].max_records
 
 
 @pytest.mark.parametrize(
@@ -115,8 +199,26 @@ def test_only_the_first_errors_are_listed_and_the_rest_counted() -> None:
     assert report.more_errors == 25 + 1 - MAX_REPORTED_ERRORS  # the 25 lines and the record count
 
 
+def test_rft_needs_the_hundred_records_bedrock_requires_and_names_the_page() -> None:
+    report = validate_lines(jsonl([VALID[Method.RFT]] * 99), Method.RFT, 0)
+
+    assert report.errors == [{"line": None, "problem": "99 valid records; rft needs at least 100"}]
+    assert report.as_dict()["limits_documented"].endswith("/bedrock/latest/userguide/rft-prepare-data.html")
+
+
+def test_the_sample_datasets_follow_their_methods_schema() -> None:
+    from agenthub import PROJECT_ROOT
+
+    folder = PROJECT_ROOT / "events" / "customization"
+    for name, method in (("dpo_dataset.jsonl", Method.DPO), ("rft_dataset.jsonl", Method.RFT)):
+        lines = (folder / name).read_bytes().splitlines()
+        report = validate_lines(iter(lines), method, 0)
+        assert report.valid, (name, report.errors)
+        assert report.records == len(lines)
+
+
 def test_an_over_long_record_is_reported() -> None:
-    huge = {"prompt": "word " * 40_000}
+    huge = {**PPO_RECORD, "turns": ["word " * 40_000, "User: q Bot:", "a"]}
 
     report = validate_lines(jsonl([huge] + [VALID[Method.PPO]] * 8), Method.PPO, 0)
 

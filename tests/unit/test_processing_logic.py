@@ -125,6 +125,7 @@ def test_the_model_request_reads_the_document_only_as_far_as_its_budget_goes() -
             "DEFAULT_MODEL_ID": "m",
             "DATA_LAKE_BUCKET": "b",
             "AGENT_MEMORY_TABLE": "t",
+            "CATALOG_TABLE": "c",
         }
     )
     read: list[int] = []
