@@ -52,6 +52,15 @@ class Table(Resource):
 
 
 @dataclass(frozen=True)
+class TableIndex(Resource):
+    variable: str
+    index: str
+
+    def resolve(self, env: Env) -> str:
+        return f"{Table(self.variable).resolve(env)}/index/{self.index}"
+
+
+@dataclass(frozen=True)
 class LakeObject(Resource):
     """An object under `prefix` in the bucket named by `variable`; checked with a sample key."""
 
@@ -146,6 +155,15 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("core.store.AgentMemory.append_turn", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(MEMORY)),),
     ("core.store.Catalog.save_tool", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(CATALOG)),),
     ("contracts.catalog.ToolRegistry.available", "dynamodb.query"): (Need("dynamodb:Query", Table(CATALOG)),),
+    ("front_door.listings.RequestListing.page", "dynamodb.query"): (
+        Need("dynamodb:Query", TableIndex(CATALOG, "by-subject")),
+    ),
+    ("front_door.listings.RequestListing._rows", "dynamodb.batch_get_item"): (
+        Need("dynamodb:BatchGetItem", Table(CATALOG)),
+    ),
+    ("front_door.listings.DatasetListing.all", "s3.list_objects_v2"): (
+        Need("s3:ListBucket", Bucket(), {"s3:prefix": "datasets/example/"}),
+    ),
     ("shared.memory.MemoryReader.latest_turns", "dynamodb.query"): (Need("dynamodb:Query", Table(MEMORY)),),
     ("core.store.DataLake.store", "s3.put_object"): tuple(
         Need("s3:PutObject", LakeObject(prefix))

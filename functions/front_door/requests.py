@@ -31,6 +31,7 @@ from contracts.requests import (
     SubmitRequest,
     stages_of,
 )
+from front_door.listings import DatasetListing, RequestListing
 from front_door.records import AcceptanceRecords, AcceptedRequest, RequestIdReservations
 from front_door.upload_urls import DatasetUploads
 from front_door.views import RequestView
@@ -124,6 +125,8 @@ class RequestService:
         )
         self._catalog = CatalogReader(settings.CATALOG_TABLE, dynamodb)
         self._tools = ToolRegistry(settings.CATALOG_TABLE, dynamodb)
+        self.listings = RequestListing(settings.CATALOG_TABLE, dynamodb)
+        self.dataset_listing = DatasetListing(settings.DATA_LAKE_BUCKET, s3)
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="[subject, idempotency_key]",
             payload_validation_jmespath="request",
