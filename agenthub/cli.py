@@ -1,5 +1,12 @@
 """`agenthub`: the project's command line.
 
+agenthub login [--local | --stack S]  sign in to a hub (people: browser and PKCE; machines: --machine)
+agenthub submit PIPELINE [--input FILE|-] [--idempotency-key K] [--watch]
+agenthub status ID | watch ID | cancel ID
+agenthub requests [--pipeline P] [--status S]   your recent requests
+agenthub upload-dataset FILE [--method M]       upload, then the dataset's report
+agenthub models | tools                         your customized models; the tools agents may use
+                                    (every client command takes --local or --stack/--region, and --json)
 agenthub local up [--port N]        run the whole hub locally until interrupted (its state kept)
 agenthub local token [--user NAME]  print an access token for a local user
 agenthub local invoke ID [-e EVENT] run one function's handler with an event, as sam local invoke
@@ -360,6 +367,9 @@ def parser() -> argparse.ArgumentParser:
         prog="agenthub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = root.add_subparsers(dest="command", required=True)
+    from agenthub.client_commands import add_commands
+
+    add_commands(commands)
 
     local = commands.add_parser("local", help="the local cloud").add_subparsers(
         dest="local_command", required=True
