@@ -17,6 +17,7 @@ agenthub local soak --requests N --fault-rate R [--seed S] [--json]
 agenthub redrive QUEUE [--stack S]  move a dead-letter queue's messages back (local cloud or stack)
 agenthub demo                       start the local cloud, send the sample requests, report
 agenthub template translate [OUT]   the SAM-translated template, as JSON
+agenthub openapi [OUT]              the API's OpenAPI document (docs/openapi.json), from the front door
 agenthub iam check [--needs]        what each role must allow, checked against what it allows
 """
 
@@ -302,6 +303,19 @@ def translate_template(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_openapi(args: argparse.Namespace) -> int:
+    from agenthub.openapi import DOCUMENT, document, render
+
+    text = render(document())
+    if args.out == "-":
+        print(text, end="")
+        return 0
+    out = Path(args.out) if args.out else DOCUMENT
+    out.write_text(text)
+    print(f"wrote {out}")
+    return 0
+
+
 def iam_check(args: argparse.Namespace) -> int:
     from agenthub.iam.report import run_check
 
@@ -465,6 +479,12 @@ def parser() -> argparse.ArgumentParser:
     translated.add_argument("out", nargs="?")
     translated.add_argument("--template", help="a template other than template.yaml (a tool stack's)")
     translated.set_defaults(run=translate_template)
+
+    openapi = commands.add_parser(
+        "openapi", help="write the API's OpenAPI document, generated from the front door's routes"
+    )
+    openapi.add_argument("out", nargs="?", help="where to write it (default: docs/openapi.json; '-': stdout)")
+    openapi.set_defaults(run=write_openapi)
 
     iam = commands.add_parser("iam", help="IAM, checked statically").add_subparsers(
         dest="iam_command", required=True

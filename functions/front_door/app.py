@@ -185,6 +185,13 @@ def new_dataset() -> Response[dict[str, Any]]:
     return Response(status_code=201, content_type="application/json", body=upload)
 
 
+@app.not_found
+def _no_such_route(_error: Exception) -> Response[Any]:
+    # API Gateway routes only the template's paths here, but a path Powertools' route patterns do
+    # not match (a request id with characters they exclude) would get its own error shape.
+    return error_response(404, "no such route")
+
+
 @app.exception_handler(RequestValidationError)
 def _invalid_request(error: RequestValidationError) -> Response[Any]:
     problems = []
