@@ -18,6 +18,7 @@ agenthub redrive QUEUE [--stack S]  move a dead-letter queue's messages back (lo
 agenthub demo                       start the local cloud, send the sample requests, report
 agenthub template translate [OUT]   the SAM-translated template, as JSON
 agenthub openapi [OUT]              the API's OpenAPI document (docs/openapi.json), from the front door
+agenthub diagrams [--check]         the README's Mermaid diagrams, from the templates and state machines
 agenthub iam check [--needs]        what each role must allow, checked against what it allows
 """
 
@@ -316,6 +317,24 @@ def write_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_diagrams(args: argparse.Namespace) -> int:
+    from agenthub.diagrams import README, generated_blocks, rewrite
+
+    current = README.read_text()
+    try:
+        updated = rewrite(current, generated_blocks())
+    except LookupError as error:
+        return _fail(str(error))
+    if args.check:
+        if updated != current:
+            return _fail("README.md's diagrams are stale: run `agenthub diagrams`")
+        print("README.md's diagrams are current")
+        return 0
+    README.write_text(updated)
+    print("README.md's diagrams " + ("rewritten" if updated != current else "already current"))
+    return 0
+
+
 def iam_check(args: argparse.Namespace) -> int:
     from agenthub.iam.report import run_check
 
@@ -485,6 +504,12 @@ def parser() -> argparse.ArgumentParser:
     )
     openapi.add_argument("out", nargs="?", help="where to write it (default: docs/openapi.json; '-': stdout)")
     openapi.set_defaults(run=write_openapi)
+
+    diagrams = commands.add_parser(
+        "diagrams", help="rewrite the README's Mermaid diagrams from the templates and state machines"
+    )
+    diagrams.add_argument("--check", action="store_true", help="only say whether they are current (exit 1 if not)")
+    diagrams.set_defaults(run=write_diagrams)
 
     iam = commands.add_parser("iam", help="IAM, checked statically").add_subparsers(
         dest="iam_command", required=True
