@@ -1,5 +1,12 @@
 """`agenthub`: the project's command line.
 
+agenthub login [--local | --stack S]  sign in to a hub (people: browser and PKCE; machines: --machine)
+agenthub submit PIPELINE [--input FILE|-] [--idempotency-key K] [--watch]
+agenthub status ID | watch ID | cancel ID
+agenthub requests [--pipeline P] [--status S]   your recent requests
+agenthub upload-dataset FILE [--method M]       upload, then the dataset's report
+agenthub models | tools                         your customized models; the tools agents may use
+                                    (every client command takes --local or --stack/--region, and --json)
 agenthub local up [--port N]        run the whole hub locally until interrupted (its state kept)
 agenthub local token [--user NAME]  print an access token for a local user
 agenthub local invoke ID [-e EVENT] run one function's handler with an event, as sam local invoke
@@ -10,6 +17,8 @@ agenthub local soak --requests N --fault-rate R [--seed S] [--json]
 agenthub redrive QUEUE [--stack S]  move a dead-letter queue's messages back (local cloud or stack)
 agenthub demo                       start the local cloud, send the sample requests, report
 agenthub template translate [OUT]   the SAM-translated template, as JSON
+agenthub openapi [OUT]              the API's OpenAPI document (docs/openapi.json), from the front door
+agenthub diagrams [--check]         the README's Mermaid diagrams, from the templates and state machines
 agenthub iam check [--needs]        what each role must allow, checked against what it allows
 """
 
@@ -295,6 +304,37 @@ def translate_template(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_openapi(args: argparse.Namespace) -> int:
+    from agenthub.openapi import DOCUMENT, document, render
+
+    text = render(document())
+    if args.out == "-":
+        print(text, end="")
+        return 0
+    out = Path(args.out) if args.out else DOCUMENT
+    out.write_text(text)
+    print(f"wrote {out}")
+    return 0
+
+
+def write_diagrams(args: argparse.Namespace) -> int:
+    from agenthub.diagrams import README, generated_blocks, rewrite
+
+    current = README.read_text()
+    try:
+        updated = rewrite(current, generated_blocks())
+    except LookupError as error:
+        return _fail(str(error))
+    if args.check:
+        if updated != current:
+            return _fail("README.md's diagrams are stale: run `agenthub diagrams`")
+        print("README.md's diagrams are current")
+        return 0
+    README.write_text(updated)
+    print("README.md's diagrams " + ("rewritten" if updated != current else "already current"))
+    return 0
+
+
 def iam_check(args: argparse.Namespace) -> int:
     from agenthub.iam.report import run_check
 
@@ -355,11 +395,53 @@ def _add_soak_command(local: argparse._SubParsersAction[argparse.ArgumentParser]
     soak.set_defaults(run=local_soak)
 
 
+def _add_project_commands(commands: Any) -> None:
+    """What reads the project's own files: the template, the OpenAPI document, diagrams, IAM."""
+    template = commands.add_parser("template", help="the template").add_subparsers(
+        dest="template_command", required=True
+    )
+    translated = template.add_parser("translate", help="write the SAM-translated template as JSON")
+    translated.add_argument("out", nargs="?")
+    translated.add_argument("--template", help="a template other than template.yaml (a tool stack's)")
+    translated.set_defaults(run=translate_template)
+
+    openapi = commands.add_parser(
+        "openapi", help="write the API's OpenAPI document, generated from the front door's routes"
+    )
+    openapi.add_argument("out", nargs="?", help="where to write it (default: docs/openapi.json; '-': stdout)")
+    openapi.set_defaults(run=write_openapi)
+
+    diagrams = commands.add_parser(
+        "diagrams", help="rewrite the README's Mermaid diagrams from the templates and state machines"
+    )
+    diagrams.add_argument(
+        "--check", action="store_true", help="only say whether they are current (exit 1 if not)"
+    )
+    diagrams.set_defaults(run=write_diagrams)
+
+    iam = commands.add_parser("iam", help="IAM, checked statically").add_subparsers(
+        dest="iam_command", required=True
+    )
+    iam_check_parser = iam.add_parser(
+        "check",
+        help="compare what every function and state machine needs with what its role allows",
+        description="Deploys template.yaml and every tools/*/template.yaml beside it into an in-process "
+        "emulator (every intrinsic resolved), reads functions/ and tools/*/src with mypy's types, and "
+        "reports missing permissions, grants nothing uses, wildcard actions and AWS calls the access "
+        "model (agenthub/iam/access.py) does not know. Exits 1 on findings.",
+    )
+    iam_check_parser.add_argument("--needs", action="store_true", help="also list every principal's needs")
+    iam_check_parser.set_defaults(run=iam_check)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="agenthub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = root.add_subparsers(dest="command", required=True)
+    from agenthub.client_commands import add_commands
+
+    add_commands(commands)
 
     local = commands.add_parser("local", help="the local cloud").add_subparsers(
         dest="local_command", required=True
@@ -448,27 +530,7 @@ def parser() -> argparse.ArgumentParser:
     moving.add_argument("--wait", type=float, default=300, help="seconds to wait for the move to finish")
     moving.set_defaults(run=redrive)
 
-    template = commands.add_parser("template", help="the template").add_subparsers(
-        dest="template_command", required=True
-    )
-    translated = template.add_parser("translate", help="write the SAM-translated template as JSON")
-    translated.add_argument("out", nargs="?")
-    translated.add_argument("--template", help="a template other than template.yaml (a tool stack's)")
-    translated.set_defaults(run=translate_template)
-
-    iam = commands.add_parser("iam", help="IAM, checked statically").add_subparsers(
-        dest="iam_command", required=True
-    )
-    iam_check_parser = iam.add_parser(
-        "check",
-        help="compare what every function and state machine needs with what its role allows",
-        description="Deploys template.yaml and every tools/*/template.yaml beside it into an in-process "
-        "emulator (every intrinsic resolved), reads functions/ and tools/*/src with mypy's types, and "
-        "reports missing permissions, grants nothing uses, wildcard actions and AWS calls the access "
-        "model (agenthub/iam/access.py) does not know. Exits 1 on findings.",
-    )
-    iam_check_parser.add_argument("--needs", action="store_true", help="also list every principal's needs")
-    iam_check_parser.set_defaults(run=iam_check)
+    _add_project_commands(commands)
     return root
 
 

@@ -208,6 +208,15 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
         Need("dynamodb:GetItem", Table(CATALOG)),
     ),
     ("contracts.catalog.CustomModels.deployed", "dynamodb.query"): (Need("dynamodb:Query", Table(CATALOG)),),
+    ("front_door.listings.RequestListing.page", "dynamodb.query"): (
+        Need("dynamodb:Query", TableIndex(CATALOG, "by-subject")),
+    ),
+    ("front_door.listings.RequestListing._rows", "dynamodb.batch_get_item"): (
+        Need("dynamodb:BatchGetItem", Table(CATALOG)),
+    ),
+    ("front_door.listings.DatasetListing.all", "s3.list_objects_v2"): (
+        Need("s3:ListBucket", Bucket(), {"s3:prefix": "datasets/example/"}),
+    ),
     ("shared.memory.MemoryReader.latest_turns", "dynamodb.query"): (Need("dynamodb:Query", Table(MEMORY)),),
     ("core.store.DataLake.store", "s3.put_object"): tuple(
         Need("s3:PutObject", LakeObject(prefix))
@@ -228,6 +237,7 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
         Need("s3:GetObject", LakeObject("errors/")),
         Need("s3:GetObject", LakeObject("progress/")),
         Need("s3:GetObject", LakeObject("work/preprocess/")),
+        Need("s3:GetObject", LakeObject("customization/")),
     ),
     ("front_door.upload_urls.DatasetUploads.new_upload", "s3.generate_presigned_post"): (
         Need("s3:PutObject", LakeObject("datasets/")),

@@ -356,6 +356,11 @@ class LocalApi:
         for name, value in request.headers.items():
             headers[name] = value
             multi_headers.setdefault(name, []).append(value)
+        # API Gateway sets the scheme the client used; the front door builds absolute links from it.
+        for name in [name for name in headers if name.lower() == "x-forwarded-proto"]:
+            del headers[name], multi_headers[name]
+        headers["X-Forwarded-Proto"] = request.scheme
+        multi_headers["X-Forwarded-Proto"] = [request.scheme]
         query = {name: values[-1] for name, values in request.args.lists()} or None
         multi_query = dict(request.args.lists()) or None
         text: str | None

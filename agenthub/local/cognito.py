@@ -9,7 +9,11 @@ emulator serves as the pool's JWKS:
 
 - `GET /oauth2/authorize`: the hosted login page (a plain form).
 - `POST /login`: checks the user's password with the pool (moto), redirects with a code.
-- `POST /oauth2/token`: `authorization_code` (+ PKCE) and `client_credentials` grants.
+- `POST /oauth2/token`: `authorization_code` (+ PKCE), `refresh_token` and `client_credentials` grants.
+  As in Cognito, the code grant also hands out a refresh token, and the refresh grant new ID and
+  access tokens without a new refresh token (no rotation):
+  https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-refresh-token.html
+  Refresh tokens live as long as the local cloud runs: a restart asks people to log in again.
 
 It also verifies tokens for the local API's authorizer, the way API Gateway's Cognito authorizer
 does: signature against the pool's JWKS, issuer, expiry, token use, and a client of the pool. A
@@ -39,6 +43,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 ACCESS_TOKEN_SECONDS = 3600
+REFRESH_TOKEN_SECONDS = 30 * 86_400  # the template's RefreshTokenValidity (30 days)
 # Claims every Cognito access token carries, and their JSON types (a bool is not a number here).
 REQUIRED_ACCESS_CLAIMS: dict[str, type] = {
     "sub": str,
@@ -86,6 +91,7 @@ class LocalCognito:
         self._emulator_url = emulator_url
         self._key = signing_key
         self._codes: dict[str, PendingCode] = {}
+        self._refresh_tokens: dict[str, PendingCode] = {}  # what each refresh token renews
         self._jwks: dict[str, KeySet] = {}
         self._lock = threading.Lock()
 
@@ -242,6 +248,8 @@ class LocalCognito:
             return self._client_credentials(client_id, secret, form.get("scope"))
         if grant == "authorization_code":
             return self._exchange_code(client_id, form)
+        if grant == "refresh_token":
+            return self._refresh(client_id, form.get("refresh_token", ""))
         raise AuthError(f"unsupported grant_type {grant!r}", 400, "unsupported_grant_type")
 
     def _client_credentials(self, client_id: str, secret: str | None, scope: str | None) -> dict[str, Any]:
@@ -275,6 +283,28 @@ class LocalCognito:
         }
         if "openid" in pending.scopes:
             body["id_token"] = self.id_token(pending.pool_id, client_id, pending.subject, pending.username)
+        refresh_token = secrets.token_urlsafe(48)
+        with self._lock:
+            self._refresh_tokens[refresh_token] = PendingCode(
+                **{**pending.__dict__, "expires": time.time() + REFRESH_TOKEN_SECONDS}
+            )
+        body["refresh_token"] = refresh_token
+        return body
+
+    def _refresh(self, client_id: str, refresh_token: str) -> dict[str, Any]:
+        with self._lock:
+            granted = self._refresh_tokens.get(refresh_token)
+        if granted is None or granted.expires < time.time() or granted.client_id != client_id:
+            raise AuthError("the refresh token is invalid or expired", 400, "invalid_grant")
+        body: dict[str, Any] = {
+            "access_token": self.access_token(
+                granted.pool_id, client_id, granted.subject, granted.scopes, granted.username
+            ),
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_SECONDS,
+        }
+        if "openid" in granted.scopes:
+            body["id_token"] = self.id_token(granted.pool_id, client_id, granted.subject, granted.username)
         return body
 
     # -- verifying, for the local API's authorizer ------------------------------------------------

@@ -315,6 +315,16 @@ ROWS: dict[str, Creator] = {
         },
         ref=lambda made, _: f"{made['FunctionName']}:{made.get('Qualifier', '$LATEST')}",
     ),
+    # Drawn by nothing locally, but kept (moto checks the body is JSON), as CloudFormation would.
+    "AWS::CloudWatch::Dashboard": Call(
+        "cloudwatch",
+        "put_dashboard",
+        {
+            "DashboardName": physical_name("DashboardName", 255),
+            "DashboardBody": prop("DashboardBody", optional=False),
+        },
+        ref=lambda made, _: made["DashboardName"],
+    ),
     "AWS::Lambda::Permission": Call(
         "lambda",
         "add_permission",

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, Strict, model_validator
 
 
 class Method(StrEnum):
@@ -164,7 +165,7 @@ class CustomizeInput(BaseModel):
     dataset_id: str = Field(pattern=DATASET_ID_PATTERN, description="From POST /v1/datasets.")
     validation_dataset_id: str | None = Field(default=None, pattern=DATASET_ID_PATTERN)
     teacher_model: str | None = Field(default=None, description="Distillation only: the model that teaches.")
-    hyperparameters: dict[str, FiniteFloat] = Field(default_factory=dict)
+    hyperparameters: dict[str, Annotated[FiniteFloat, Strict()]] = Field(default_factory=dict)
     output_model_name: str = Field(pattern=MODEL_NAME_PATTERN)
     backend: Backend | None = Field(
         default=None, description="Where to train, when the capability table offers more than one service."

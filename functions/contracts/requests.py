@@ -52,20 +52,24 @@ class RequestStatus(StrEnum):
 
 
 class Contract(BaseModel):
-    """Request bodies reject unknown fields, so a typo is a 400 rather than a silently ignored option."""
+    """Request bodies reject unknown fields, so a typo is a 400 rather than a silently ignored option.
+    Numbers are `strict` (pydantic would otherwise take `false` as 0 and `"8"` as 8): a body off the
+    API's own schema is refused, as schemathesis checks."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class PreprocessInput(Contract):
     text: str = Field(min_length=1, description="The document to clean up, measure and chunk.")
-    chunk_tokens: int = Field(default=800, ge=50, le=8000, description="Target tokens per chunk.")
+    chunk_tokens: int = Field(
+        default=800, strict=True, ge=50, le=8000, description="Target tokens per chunk."
+    )
 
 
 class InferenceSettings(Contract):
-    max_tokens: int = Field(default=512, ge=1, le=4096)
-    temperature: FiniteFloat = Field(default=0.5, ge=0.0, le=1.0)
-    top_p: FiniteFloat = Field(default=0.9, ge=0.0, le=1.0)
+    max_tokens: int = Field(default=512, strict=True, ge=1, le=4096)
+    temperature: FiniteFloat = Field(default=0.5, strict=True, ge=0.0, le=1.0)
+    top_p: FiniteFloat = Field(default=0.9, strict=True, ge=0.0, le=1.0)
     stop_sequences: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=4
     )
@@ -140,7 +144,9 @@ class AgentInput(ModelInput):
         max_length=32,
         description="The registered tools the agent may use (GET /v1/tools); all of them when left out.",
     )
-    max_turns: int = Field(default=8, ge=1, le=MAX_AGENT_TURNS, description="Model calls at most.")
+    max_turns: int = Field(
+        default=8, strict=True, ge=1, le=MAX_AGENT_TURNS, description="Model calls at most."
+    )
 
 
 class PreprocessRequest(Contract):

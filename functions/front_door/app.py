@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, UnauthorizedError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -22,7 +22,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contracts.requests import PIPELINES, SubmitRequest
+from contracts.requests import PIPELINES, Pipeline, RequestStatus, SubmitRequest
+from front_door.listings import BadCursor, CatalogBusy
 from front_door.requests import (
     FrontDoorSettings,
     InvalidRequest,
@@ -100,7 +101,7 @@ def submit_request(
     metrics.add_metric(
         name="RequestsReplayed" if accepted.replayed else "RequestsAccepted", unit=MetricUnit.Count, value=1
     )
-    base = public_base_path()
+    base = public_base_url()
     headers = {"Location": accepted.location(base)}
     if accepted.replayed:
         headers["Idempotency-Replayed"] = "true"
@@ -117,6 +118,16 @@ def public_base_path() -> str:
     return full[: -len(own)] if own and full.endswith(own) else ""
 
 
+def public_base_url() -> str:
+    """The absolute URL the caller's paths start from: the scheme API Gateway saw (its
+    X-Forwarded-Proto), the domain the caller used (execute-api or a custom domain), the stage."""
+    event = app.current_event
+    headers = {name.lower(): value for name, value in (event.headers or {}).items()}
+    host = event.request_context.domain_name or headers.get("host", "")
+    scheme = headers.get("x-forwarded-proto", "https").split(",")[0].strip() or "https"
+    return f"{scheme}://{host}{public_base_path()}" if host else public_base_path()
+
+
 @app.get("/v1/requests/<request_id>")
 @tracer.capture_method
 def get_request(request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)]) -> dict[str, Any]:
@@ -128,6 +139,36 @@ def get_request(request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)]) ->
 def cancel_request(request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)]) -> Response[dict[str, Any]]:
     cancelling = service().cancel(caller(WRITE_SCOPE), request_id)
     return Response(status_code=202, content_type="application/json", body=cancelling)
+
+
+@app.get("/v1/requests")
+@tracer.capture_method
+def list_requests(
+    pipeline: Annotated[Pipeline | None, Query(description="Only requests of this pipeline.")] = None,
+    status: Annotated[RequestStatus | None, Query(description="Only requests in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="At most this many requests.")] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=1024, description="The `next_cursor` of the previous page, as it was returned."),
+    ] = None,
+) -> dict[str, Any]:
+    subject = caller(READ_SCOPE)
+    try:
+        page = service().listings.page(
+            subject, limit, cursor, pipeline.value if pipeline else None, status.value if status else None
+        )
+    except BadCursor as error:
+        raise InvalidRequest("cursor", str(error)) from error
+    base = public_base_url()
+    for item in page.items:
+        item["links"] = {"self": f"{base}/v1/requests/{item['request_id']}"}
+    return {"requests": page.items, "next_cursor": page.cursor}
+
+
+@app.get("/v1/datasets")
+@tracer.capture_method
+def list_datasets() -> dict[str, Any]:
+    return {"datasets": service().dataset_listing.all(caller(READ_SCOPE))}
 
 
 @app.get("/v1/tools")
@@ -148,6 +189,13 @@ def list_models() -> dict[str, Any]:
 def new_dataset() -> Response[dict[str, Any]]:
     upload = service().datasets.new_upload(caller(WRITE_SCOPE))
     return Response(status_code=201, content_type="application/json", body=upload)
+
+
+@app.not_found
+def _no_such_route(_error: Exception) -> Response[Any]:
+    # API Gateway routes only the template's paths here, but a path Powertools' route patterns do
+    # not match (a request id with characters they exclude) would get its own error shape.
+    return error_response(404, "no such route")
 
 
 @app.exception_handler(RequestValidationError)
@@ -228,6 +276,14 @@ def _dependency_unavailable(error: Exception) -> Response[Any]:
         503,
         "the request could not be accepted right now; retry",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+@app.exception_handler(CatalogBusy)
+def _catalog_busy(error: CatalogBusy) -> Response[Any]:
+    logger.warning("catalog busy", extra={"error": str(error)})
+    return error_response(
+        503, "the list could not be read right now; retry", headers={"Retry-After": RETRY_AFTER_SECONDS}
     )
 
 

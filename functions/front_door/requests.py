@@ -37,9 +37,10 @@ from contracts.requests import (
     SubmitRequest,
     stages_of,
 )
+from front_door.listings import DatasetListing, RequestListing
 from front_door.records import AcceptanceRecords, AcceptedRequest, RequestIdReservations
 from front_door.upload_urls import DatasetUploads
-from front_door.views import RequestView
+from front_door.views import RequestView, handed_over
 from shared import aws
 from shared.config import CommaList, HubSettings
 from shared.hub import HubPublisher, new_event, split_s3_uri
@@ -134,6 +135,8 @@ class RequestService:
         self._catalog = CatalogReader(settings.CATALOG_TABLE, dynamodb)
         self._tools = ToolRegistry(settings.CATALOG_TABLE, dynamodb)
         self._models = CustomModels(settings.CATALOG_TABLE, dynamodb)
+        self.listings = RequestListing(settings.CATALOG_TABLE, dynamodb)
+        self.dataset_listing = DatasetListing(settings.DATA_LAKE_BUCKET, s3)
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="[subject, idempotency_key]",
             payload_validation_jmespath="request",
@@ -250,7 +253,7 @@ class RequestService:
 
     def models(self, subject: str) -> list[dict[str, Any]]:
         """The caller's customized models (GET /v1/models), newest first."""
-        return [
+        models = [
             {
                 "name": model.name,
                 "request_id": model.request_id,
@@ -265,6 +268,13 @@ class RequestService:
                 "invocable_arn": model.deployment_arn,
             }
             for model in self._models.of_caller(subject)
+        ]
+        # The models' lake objects, as a request's view hands them out: a link, or withheld.
+        return [
+            handed_over(
+                model, self._readable_under((f"customization/{model['request_id']}/",)), self._presign
+            )
+            for model in models
         ]
 
     def tools(self) -> list[dict[str, Any]]:
@@ -308,13 +318,18 @@ class RequestService:
     def _readable_by(self, row: CatalogRow) -> Callable[[str], bool]:
         """Which lake objects a request's caller may fetch: what was stored for that request."""
         prefixes = (
-            *(f"{folder}/{row.request_id}/" for folder in ("results", "errors", "progress")),
+            *(f"{folder}/{row.request_id}/" for folder in ("results", "errors", "progress", "customization")),
             f"work/preprocess/{row.subject}/{row.request_id}/",
         )
+        return self._readable_under(prefixes)
+
+    def _readable_under(self, prefixes: tuple[str, ...]) -> Callable[[str], bool]:
+        """An object (not a folder: a folder has no URL) of the lake under one of `prefixes`."""
 
         def readable(uri: str) -> bool:
             bucket, key = split_s3_uri(uri)
-            return bucket == self._settings.DATA_LAKE_BUCKET and key.startswith(prefixes)
+            in_lake = bucket == self._settings.DATA_LAKE_BUCKET
+            return in_lake and key.startswith(prefixes) and not key.endswith("/")
 
         return readable
 

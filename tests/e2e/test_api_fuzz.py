@@ -1,12 +1,11 @@
-"""The public API fuzzed through the local cloud with schemathesis, from the front door's own OpenAPI
-document (what its Powertools resolver emits): no generated call may get a 5xx.
+"""The public API fuzzed through the local cloud with schemathesis, from docs/openapi.json (generated
+from the front door's routes and template.yaml, and checked current by tests/unit/test_openapi.py).
 
 Every operation gets schema-shaped calls and schema-breaking ones (schemathesis's examples,
 coverage and fuzzing phases), signed in as a local user, through the local API's authorizer,
-request validator and stage throttle, to the real front door. Schemathesis's response checks run
-too, except those about which statuses the document lists: the document does not list the API's
-202s and 4xx answers yet, and making it accurate is a later issue. Derandomized and bounded.
-docs/reliability.md cases 6, 31 and 32.
+request validator and stage throttle, to the real front door. No call may get a 5xx other than a
+documented 503, a status the document does not list, a body off its schema, or headers it does
+not describe. Derandomized and bounded. docs/reliability.md cases 6, 31 and 32.
 """
 
 from __future__ import annotations
@@ -18,21 +17,16 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from front_door.app import app
+from agenthub.openapi import DOCUMENT
 from tests.e2e.conftest import Hub
 
-SCHEMA = schemathesis.openapi.from_dict(json.loads(app.get_openapi_json_schema()))
-# About the document's list of statuses and media types (which a later issue makes accurate), not
-# about the API's behaviour: a 202 or a 409 the document does not mention, and valid-looking data
-# (a customization naming a dataset never uploaded) refused with a 400. And API Gateway's own way
-# with a method no route has: 403 "Missing Authentication Token", as for an unknown path, not 405.
-NOT_YET = [
-    checks.status_code_conformance,
-    checks.positive_data_acceptance,
-    checks.content_type_conformance,
-    checks.response_schema_conformance,
-    checks.unsupported_method,
-]
+SCHEMA = schemathesis.openapi.from_dict(json.loads(DOCUMENT.read_text()))
+# Not about the document: what a schema cannot say. A body valid by the document is still refused
+# (400) when it names a dataset the caller never uploaded, a tool not registered now, a combination
+# the customization capability table does not offer, or prompts over 48 KiB together; and the same
+# Idempotency-Key with another body is 422. And API Gateway answers a method no route has with 403
+# "Missing Authentication Token", as for an unknown path, not 405.
+EXCLUDED = [checks.positive_data_acceptance, checks.unsupported_method]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +46,7 @@ def test_no_generated_call_gets_a_5xx(
 ) -> None:
     response = case.call(base_url=hub.api_url, headers=authorization)
 
-    assert response.status_code < 500, (
+    assert response.status_code < 500 or response.status_code == 503, (
         f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
     )
-    case.validate_response(response, excluded_checks=NOT_YET, headers=authorization)
+    case.validate_response(response, excluded_checks=EXCLUDED, headers=authorization)

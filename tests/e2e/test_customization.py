@@ -8,11 +8,13 @@ import json
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import requests
 
 from agenthub.client import HubClient
+from front_door.views import WITHHELD
 from tests.e2e.conftest import Hub, subject_of
 
 SFT_RECORD = {
@@ -115,8 +117,10 @@ def test_sft_with_lora_trains_on_bedrock_and_registers_the_model(hub: Hub, clien
         ExpressionAttributeValues={":model": {"S": f"MODEL#{subject_of(client)}#{name}"}},
     )["Items"]
     assert [json.loads(item["model"]["S"])["arn"] for item in registered] == [result["model"]["arn"]]
-    bucket, prefix = result["metrics_location"][len("s3://") :].split("/", 1)
-    metrics = hub.aws("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+    assert result["metrics_location"] == WITHHELD  # a folder in the lake: no link to give
+    metrics = hub.aws("s3").list_objects_v2(
+        Bucket=hub.ref("DataLakeBucket"), Prefix=f"customization/{request_id}/"
+    )["Contents"]
     assert [item["Key"].rsplit("/", 1)[-1] for item in metrics] == ["training_metrics.csv"]
 
 
@@ -134,7 +138,9 @@ def test_full_rank_dpo_runs_as_a_sagemaker_training_job(hub: Hub, client: HubCli
 
     assert view["status"] == "SUCCEEDED", view["error"]
     assert view["result"]["backend"] == "sagemaker"
-    assert view["result"]["model"]["artifacts_uri"].endswith(f"agenthub-{request_id}/output/model.tar.gz")
+    artifacts = urlparse(view["result"]["model"]["artifacts_uri"])  # a presigned link to the object
+    assert artifacts.path.endswith(f"agenthub-{request_id}/output/model.tar.gz")
+    assert "X-Amz-Signature" in artifacts.query
     assert hub.job_status(f"agenthub-{request_id}") == "Completed"
 
 
@@ -341,7 +347,7 @@ def test_cpt_runs_on_the_hyperpod_cluster_through_its_kubernetes_api(hub: Hub, c
 
     assert view["status"] == "SUCCEEDED", view["error"]
     assert view["result"]["backend"] == "hyperpod"
-    assert view["result"]["model"]["artifacts_uri"].endswith(f"/customization/{request_id}/")
+    assert view["result"]["model"]["artifacts_uri"] == WITHHELD  # its folder in the lake
     assert hub.job_status(f"agenthub-{request_id}") == "Completed"
 
 
@@ -374,7 +380,8 @@ def test_a_deployed_model_is_listed_and_invoked_by_its_owner_and_nobody_else(
     assert listed["method"] == "sft"
     assert listed["base_model"] == "amazon.nova-lite-v1:0"
     assert listed["datasets"]
-    assert listed["metrics_location"].endswith(f"/customization/{request_id}/")
+    assert listed["metrics_location"] == WITHHELD
+    assert "s3://" not in json.dumps(listed)
 
     answered = client.wait(
         client.submit(

@@ -86,6 +86,21 @@ EXPECTED: dict[str, Expected] = {
     "front_door/get_request.json": Expected(
         "FrontDoorFunction", lambda r: r["statusCode"] == 200 and body(r)["status"] == "SUCCEEDED"
     ),
+    "front_door/list_datasets.json": Expected(
+        "FrontDoorFunction",
+        lambda r: (
+            r["statusCode"] == 200
+            and "ds-5f0c2a9e8b7d4c3a" in [dataset["dataset_id"] for dataset in body(r)["datasets"]]
+        ),
+    ),
+    "front_door/list_requests.json": Expected(
+        "FrontDoorFunction",
+        lambda r: (
+            r["statusCode"] == 200
+            and "7d0c8a52-3f1e-4b6a-9c2d-5e8f1a2b3c4d" in [item["request_id"] for item in body(r)["requests"]]
+            and all(item["pipeline"] == "invoke" for item in body(r)["requests"])
+        ),
+    ),
     "front_door/post_cancel_request.json": Expected(
         "FrontDoorFunction",
         lambda r: r["statusCode"] == 202 and body(r)["cancel_requested"] is True,

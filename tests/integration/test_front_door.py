@@ -56,8 +56,10 @@ def test_a_request_is_accepted_once_and_published_with_its_routing_attributes(
     accepted = body(response)
     assert accepted["status"] == "ACCEPTED"
     assert accepted["pipeline"] == "invoke"
-    # The sample event came through the "prod" stage: links keep the caller's prefix.
-    assert response["headers"]["Location"] == f"/prod/v1/requests/{accepted['request_id']}"
+    # The sample event came through the "prod" stage on execute-api: links are absolute and keep it.
+    assert response["headers"]["Location"] == (
+        f"https://${{HubApi}}.execute-api.${{AWS::Region}}.amazonaws.com/prod/v1/requests/{accepted['request_id']}"
+    )
     assert accepted["links"]["self"] == response["headers"]["Location"]
     assert "Idempotency-Replayed" not in response["headers"]
     messages = drain(stack.ref("CoreWriterSubscriber.Queue"))
@@ -428,3 +430,99 @@ def test_a_prompt_too_large_for_one_model_call_is_400(stack: Stack, functions: F
     assert response["statusCode"] == 400
     assert "one model call takes at most" in json.dumps(body(response))
     assert accepted_events(stack) == []
+
+
+def _catalog_rows(stack: Stack, subject: str, count: int, start_minute: int = 0) -> list[str]:
+    """`count` requests of `subject` in the catalog, as the core writer writes them, a minute apart,
+    cycling through the pipelines and statuses; their ids, oldest first."""
+    from contracts.catalog import CatalogRow, to_item
+
+    pipelines = ("preprocess", "invoke", "agent", "customize")
+    statuses = ("SUCCEEDED", "FAILED", "RUNNING")
+    ids = []
+    for number in range(count):
+        at = f"2026-11-25T10:{start_minute + number:02d}:00+00:00"
+        row = CatalogRow(
+            request_id=f"{subject}-{number:03d}",
+            subject=subject,
+            pipeline=pipelines[number % 4],
+            status=statuses[number % 3],  # type: ignore[arg-type]
+            created_at=at,
+            updated_at=at,
+        )
+        client("dynamodb").put_item(TableName=stack.ref("CatalogTable"), Item=to_item(row))
+        ids.append(row.request_id)
+    return ids
+
+
+def list_event(subject: str, **query: str) -> dict[str, Any]:
+    event = api_event(GET_REQUEST, subject=subject)
+    event.update(
+        {
+            "resource": "/v1/requests",
+            "path": "/v1/requests",
+            "pathParameters": None,
+            "queryStringParameters": query or None,
+            "multiValueQueryStringParameters": {name: [value] for name, value in query.items()} or None,
+        }
+    )
+    event["requestContext"]["path"] = "/prod/v1/requests"
+    return event
+
+
+def test_the_callers_requests_list_newest_first_a_page_at_a_time_and_never_anothers(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    mine = _catalog_rows(stack, "ada", 23)
+    theirs = _catalog_rows(stack, "grace", 5, start_minute=30)  # newer than all of ada's
+
+    listed: list[dict[str, Any]] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        query = {"limit": "10", **({"cursor": cursor} if cursor else {})}
+        answer = submit(functions, list_event("ada", **query))
+        assert answer["statusCode"] == 200, answer["body"]
+        page = body(answer)
+        listed.extend(page["requests"])
+        cursor = page["next_cursor"]
+        pages += 1
+        if cursor is None:
+            break
+
+    assert [item["request_id"] for item in listed] == list(reversed(mine))
+    assert pages == 3
+    assert not set(theirs) & {item["request_id"] for item in listed}
+    first = listed[0]
+    assert set(first) == {"request_id", "pipeline", "status", "created_at", "updated_at", "links"}
+    assert first["links"]["self"].startswith("https://")
+    assert first["links"]["self"].endswith(f"/prod/v1/requests/{first['request_id']}")
+
+
+def test_the_request_list_filters_by_pipeline_and_status(stack: Stack, functions: FunctionRunner) -> None:
+    _catalog_rows(stack, "ada", 24)
+
+    agent_failed = body(submit(functions, list_event("ada", pipeline="agent", status="FAILED")))
+    invoke = body(submit(functions, list_event("ada", pipeline="invoke", limit="4")))
+
+    # Row n is pipeline n % 4 and status n % 3: agent and FAILED are rows 10 and 22.
+    assert [item["request_id"] for item in agent_failed["requests"]] == ["ada-022", "ada-010"]
+    assert agent_failed["next_cursor"] is None
+    assert [item["request_id"] for item in invoke["requests"]] == ["ada-021", "ada-017", "ada-013", "ada-009"]
+    assert invoke["next_cursor"] is not None
+
+
+def test_a_cursor_from_another_caller_or_made_up_is_400(stack: Stack, functions: FunctionRunner) -> None:
+    _catalog_rows(stack, "grace", 3)
+    graces = body(submit(functions, list_event("grace", limit="1")))["next_cursor"]
+
+    stolen = submit(functions, list_event("ada", cursor=graces))
+    made_up = submit(functions, list_event("ada", cursor="bm90IGEgY3Vyc29y"))
+    unknown_status = submit(functions, list_event("ada", status="LOST"))
+
+    assert graces is not None
+    assert stolen["statusCode"] == 400
+    assert body(stolen)["errors"][0]["field"] == "cursor"
+    assert made_up["statusCode"] == 400
+    assert unknown_status["statusCode"] == 400
+    assert body(unknown_status)["errors"][0]["field"] == "query.status"

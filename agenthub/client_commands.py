@@ -1,0 +1,605 @@
+"""The client commands: `agenthub login`, `submit`, `status`, `watch`, `cancel`, `requests`,
+`upload-dataset`, `models`, `tools`, against a deployed stack or the local cloud (`--local`).
+
+argparse (the rest of `agenthub` uses it) parses; rich draws the tables, the progress bars and
+the live view. Human-readable by default, `--json` prints what the hub answered. A problem the
+user can fix (no login, no stack, no network, a refusal from the hub) is one line on stderr and a
+non-zero exit, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+from agenthub.hub_access import (
+    DEFAULT_CALLBACK_URL,
+    DEFAULT_STACK,
+    Hub,
+    HubAccessError,
+    TokenCache,
+    current_token,
+    deployed_hub,
+    local_hub,
+    machine_login,
+    person_login,
+)
+
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+EXIT_FAILED = 1  # the hub refused, or the request ended other than SUCCEEDED
+EXIT_USAGE = 2
+STATUS_STYLE = {
+    "ACCEPTED": "cyan",
+    "RUNNING": "yellow",
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "CANCELLED": "magenta",
+}
+
+
+class HubRefused(HubAccessError):
+    """The hub answered 4xx or 5xx; the message is the hub's own."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        message = body.get("message") if isinstance(body, dict) else None
+        problems = body.get("errors") if isinstance(body, dict) else None
+        text = f"the hub answered {status}: {message or body}"
+        if status == 401:
+            text += " (your login has expired or is not for this hub: run `agenthub login`)"
+        if problems:
+            text += "".join(f"\n  {problem.get('field')}: {problem.get('problem')}" for problem in problems)
+        super().__init__(text)
+        self.status = status
+        self.body = body
+
+
+class Api:
+    """The hub's public API with the cached login."""
+
+    def __init__(self, hub: Hub, cache: TokenCache) -> None:
+        self.hub = hub
+        self._cache = cache
+        self._session = requests.Session()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[Any, dict[str, str]]:
+        url = path if path.startswith("http") else f"{self.hub.api_url.rstrip('/')}{path}"
+        token = current_token(self.hub, self._cache)
+        try:
+            response = self._session.request(
+                method,
+                url,
+                json=body,
+                params=params,
+                headers={"Authorization": f"Bearer {token}", **(headers or {})},
+                timeout=30,
+            )
+        except requests.RequestException as error:
+            raise HubAccessError(f"cannot reach the hub at {self.hub.api_url}: {error}") from error
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = response.text
+        if response.status_code >= 400:
+            raise HubRefused(response.status_code, answer)
+        return answer, dict(response.headers)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _console(stream: IO[str] | None = None) -> Any:
+    from rich.console import Console
+
+    return Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
+
+
+def _state_dir() -> Path:
+    from agenthub.cli import state_dir
+
+    return state_dir()
+
+
+def find_hub(args: argparse.Namespace) -> Hub:
+    if args.local:
+        return local_hub(_state_dir())
+    return deployed_hub(args.stack, args.region)
+
+
+def _api(args: argparse.Namespace) -> Api:
+    return Api(find_hub(args), TokenCache())
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _status(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def _read_input(source: str | None) -> Any:
+    if source is None:
+        return {}
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as error:
+        raise HubAccessError(f"cannot read the input {source}: {error.strerror}") from error
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise HubAccessError(f"the input {source} is not JSON: {error}") from error
+
+
+def _short(value: Any, width: int = 100) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _calls(progress: Any) -> list[dict[str, Any]]:
+    """An agent's latest tool calls from its progress (JSONata gives one match as an object)."""
+    calls = progress.get("latest_calls") if isinstance(progress, dict) else None
+    calls = [calls] if isinstance(calls, dict) else calls or []
+    return [call for call in calls if isinstance(call, dict)]
+
+
+def _seconds(iso: str | None) -> float | None:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso).timestamp() if iso else None
+    except ValueError:
+        return None
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+
+def login(args: argparse.Namespace) -> int:
+    hub = find_hub(args)
+    cache = TokenCache()
+    err = _console(sys.stderr)
+    if args.machine:
+        client_id = args.client_id or os.environ.get("AGENTHUB_CLIENT_ID") or hub.machine_client_id
+        secret = args.client_secret or os.environ.get("AGENTHUB_CLIENT_SECRET")
+        if not client_id or not secret:
+            raise HubAccessError(
+                "a machine logs in with its app client's id and secret: --client-id and --client-secret "
+                "(or AGENTHUB_CLIENT_ID and AGENTHUB_CLIENT_SECRET)"
+            )
+        signed_in = machine_login(hub, client_id, secret)
+    else:
+        signed_in = person_login(
+            hub,
+            callback_url=args.callback_url,
+            open_browser=not args.no_browser,
+            announce=lambda text: err.print(text, soft_wrap=True),
+        )
+    cache.put(hub, signed_in)
+    if args.json:
+        _print_json({"hub": hub.name, "kind": signed_in.kind, "expires_at": signed_in.expires_at})
+    else:
+        minutes = (signed_in.expires_at - time.time()) / 60
+        renews = "with the refresh token" if signed_in.refresh_token else "with the client's secret"
+        _console().print(
+            f"logged in to {hub.name} as a {signed_in.kind}; the token lasts {minutes:.0f} min and renews "
+            f"{renews} (cached in {cache.path})"
+        )
+    return 0
+
+
+def submit(args: argparse.Namespace) -> int:
+    api = _api(args)
+    key = args.idempotency_key or str(uuid.uuid4())
+    body = {"pipeline": args.pipeline, "input": _read_input(args.input)}
+    answer, headers = api.call("POST", "/v1/requests", body, headers={"Idempotency-Key": key})
+    replayed = headers.get("Idempotency-Replayed") == "true"
+    if args.watch:
+        if not args.json:
+            _console(sys.stderr).print(
+                f"accepted {answer['request_id']} ({args.pipeline}, Idempotency-Key {key})"
+                + (", a replay of the first answer" if replayed else "")
+            )
+        return _watch(api, answer["request_id"], args.json, args.timeout)
+    if args.json:
+        _print_json({**answer, "idempotency_key": key, "replayed": replayed})
+        return 0
+    console = _console()
+    console.print(f"{_status(answer['status'])} {answer['request_id']}  pipeline {answer['pipeline']}")
+    console.print(f"  stages: {', '.join(answer['stages'])}")
+    console.print(
+        f"  Idempotency-Key: {key}" + ("  (replayed: the first answer to this key)" if replayed else "")
+    )
+    console.print(f"  {headers.get('Location', answer['links']['self'])}")
+    console.print(f"  watch it: agenthub watch {answer['request_id']}")
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    view, _ = _api(args).call("GET", f"/v1/requests/{args.request_id}")
+    if args.json:
+        _print_json(view)
+    else:
+        _render_view(_console(), view)
+    return EXIT_FAILED if view["status"] in ("FAILED", "CANCELLED") else 0
+
+
+def _render_view(console: Any, view: dict[str, Any]) -> None:
+    console.print(f"{_status(view['status'])} {view['request_id']}  pipeline {view['pipeline']}")
+    console.print(f"  created {view.get('created_at')}, updated {view.get('updated_at')}")
+    for entry in view.get("history", []):
+        console.print(f"  {entry['occurred_at']}  {entry['event_type']:<28} {_status(entry['status'])}")
+    if view.get("progress") is not None:
+        console.print(f"  progress: {_short(view['progress'])}")
+    _render_outcome(console, view)
+
+
+def _render_outcome(console: Any, view: dict[str, Any]) -> None:
+    result = view.get("result")
+    if isinstance(result, dict):
+        for call in result.get("transcript", []):
+            console.print(
+                f"  tool {call.get('tool')}({_short(call.get('input', ''), 60)}) -> "
+                f"{call.get('outcome')}: {_short(call.get('answer', ''), 60)}"
+            )
+        text = result.get("output_text") or result.get("model_arn") or result.get("stats")
+        console.print(f"  result: {_short(text if text is not None else result, 400)}")
+    elif result is not None:
+        console.print(f"  result: {_short(result, 400)}")
+    elif view.get("result_url"):
+        console.print(f"  result (too large to show inline): {view['result_url']}")
+    if view.get("error") is not None:
+        console.print(f"  [red]error: {_short(view['error'], 400)}[/]")
+    elif view.get("error_url"):
+        console.print(f"  [red]error (too large to show inline): {view['error_url']}[/]")
+
+
+def watch(args: argparse.Namespace) -> int:
+    return _watch(_api(args), args.request_id, args.json, args.timeout)
+
+
+def _watch(api: Api, request_id: str, as_json: bool, timeout: float) -> int:
+    """Follows the request until it ends: each hub event as it arrives, a progress bar with the
+    elapsed time while it runs (the job's own elapsed time for customization), an agent's tool
+    calls, then the result or the error. Exits 1 unless it SUCCEEDED."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = _console(sys.stderr if as_json else sys.stdout)
+    seen_events = 0
+    seen_progress: Any = None
+    deadline = time.monotonic() + timeout
+    view: dict[str, Any] = {}
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{request_id} ACCEPTED", total=None)
+        while True:
+            view, _ = api.call("GET", f"/v1/requests/{request_id}")
+            created = _seconds(view.get("created_at"))
+            for entry in view.get("history", [])[seen_events:]:
+                at = _seconds(entry["occurred_at"])
+                offset = f"+{at - created:6.1f}s" if at is not None and created is not None else ""
+                bar.console.print(f"{offset}  {entry['event_type']:<28} {_status(entry['status'])}")
+            seen_events = len(view.get("history", []))
+            progress = view.get("progress")
+            if progress is not None and progress != seen_progress:
+                seen_progress = progress
+                for call in _calls(progress):
+                    bar.console.print(
+                        f"          tool {call.get('tool')}({_short(call.get('input', ''), 60)}) -> "
+                        f"{call.get('outcome')}: {_short(call.get('answer', ''), 60)}"
+                    )
+            detail = ""
+            if isinstance(progress, dict) and "elapsed_seconds" in progress:
+                detail = f"  job {progress.get('status')} for {progress['elapsed_seconds']}s"
+            elif isinstance(progress, dict) and "turn" in progress:
+                detail = f"  turn {progress['turn']}, {progress.get('tool_calls', 0)} tool call(s)"
+            bar.update(task, description=f"{request_id} {view['status']}{detail}")
+            if view["status"] in TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                raise HubAccessError(
+                    f"request {request_id} is still {view['status']} after {timeout:.0f}s; "
+                    f"`agenthub watch {request_id}` follows it again"
+                )
+            time.sleep(1)
+    if as_json:
+        _print_json(view)
+    else:
+        console.print(f"{_status(view['status'])} {request_id}")
+        _render_outcome(console, view)
+    return 0 if view["status"] == "SUCCEEDED" else EXIT_FAILED
+
+
+def cancel(args: argparse.Namespace) -> int:
+    answer, _ = _api(args).call("POST", f"/v1/requests/{args.request_id}/cancel")
+    if args.json:
+        _print_json(answer)
+    else:
+        _console().print(
+            f"cancel asked for {args.request_id} (it was {_status(answer['status'])}); "
+            f"`agenthub watch {args.request_id}` shows it end CANCELLED"
+        )
+    return 0
+
+
+def list_requests(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    api = _api(args)
+    params = {"limit": str(args.limit)}
+    params.update(
+        {name: value for name, value in (("pipeline", args.pipeline), ("status", args.status)) if value}
+    )
+    if args.cursor:
+        params["cursor"] = args.cursor
+    page, _ = api.call("GET", "/v1/requests", params=params)
+    if args.json:
+        _print_json(page)
+        return 0
+    table = Table("request", "pipeline", "status", "created", "updated", title="your requests, newest first")
+    for item in page["requests"]:
+        table.add_row(
+            item["request_id"],
+            item["pipeline"],
+            _status(item["status"]),
+            item["created_at"],
+            item["updated_at"],
+        )
+    console = _console()
+    console.print(table)
+    if page.get("next_cursor"):
+        console.print(f"more: agenthub requests --cursor {page['next_cursor']}")
+    return 0
+
+
+def _upload_with_progress(upload: dict[str, Any], path: Path, console: Any) -> None:
+    from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    with (
+        path.open("rb") as file,
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress,
+    ):
+        # The form's fields first, the file last: S3 ignores fields after the file.
+        encoder = MultipartEncoder(
+            fields={
+                **upload["fields"],
+                upload.get("file_field", "file"): (
+                    path.name,
+                    file,
+                    upload["fields"].get("Content-Type", "application/octet-stream"),
+                ),
+            }
+        )
+        task = progress.add_task(f"uploading {path.name}", total=encoder.len)
+        monitor = MultipartEncoderMonitor(
+            encoder, lambda sent: progress.update(task, completed=sent.bytes_read)
+        )
+        try:
+            response = requests.post(
+                upload["url"], data=monitor, headers={"Content-Type": monitor.content_type}, timeout=300
+            )
+        except requests.RequestException as error:
+            raise HubAccessError(f"the upload to {upload['url']} failed: {error}") from error
+    if response.status_code >= 300:
+        raise HubAccessError(
+            f"the data lake refused the upload ({response.status_code}): {response.text[:300]}"
+        )
+
+
+def _dataset_report(path: Path, method: str) -> dict[str, Any]:
+    """The report the customization pipeline's validator would write for this file: the same rules
+    (functions/customization/dataset_rules.py), run here before a job can be asked for."""
+    from agenthub.iam.check import _functions_importable
+
+    with _functions_importable():
+        from contracts.customization import Method
+        from customization.dataset_rules import validate_lines
+
+    with path.open("rb") as file:
+        report = validate_lines(file, Method(method), path.stat().st_size)
+    return report.as_dict()
+
+
+def upload_dataset(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise HubAccessError(f"no file {path}")
+    api = _api(args)
+    upload, _ = api.call("POST", "/v1/datasets")
+    if path.stat().st_size > upload["max_bytes"]:
+        raise HubAccessError(
+            f"{path} is {path.stat().st_size} bytes; this hub takes at most {upload['max_bytes']}"
+        )
+    console = _console(sys.stderr if args.json else sys.stdout)
+    _upload_with_progress(upload["upload"], path, console)
+    report = _dataset_report(path, args.method)
+    if args.json:
+        _print_json({"dataset_id": upload["dataset_id"], "report": report})
+    else:
+        out = _console()
+        verdict = "[green]valid[/]" if report["valid"] else "[red]invalid[/]"
+        out.print(f"dataset {upload['dataset_id']}: {verdict} for {args.method}")
+        out.print(
+            f"  {report['records']} record(s), {report['bytes']} bytes, "
+            f"about {report['estimated_tokens']} tokens"
+        )
+        for problem in report["errors"]:
+            where = f"line {problem['line']}" if problem["line"] else "dataset"
+            out.print(f"  [red]{where}: {problem['problem']}[/]")
+        if report["more_errors"]:
+            out.print(f"  ... and {report['more_errors']} more problem(s)")
+        if report["valid"]:
+            out.print(
+                "  use it: agenthub submit customize --input FILE "
+                f'(with "dataset_id": "{upload["dataset_id"]}")'
+            )
+    return 0 if report["valid"] else EXIT_FAILED
+
+
+def _table_command(
+    path: str, key: str, columns: list[tuple[str, Callable[[dict[str, Any]], str]]], title: str
+) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from rich.table import Table
+
+        answer, _ = _api(args).call("GET", path)
+        if args.json:
+            _print_json(answer)
+            return 0
+        table = Table(*(name for name, _ in columns), title=title)
+        for item in answer.get(key, []):
+            table.add_row(*(render(item) for _, render in columns))
+        _console().print(table)
+        return 0
+
+    return run
+
+
+models = _table_command(
+    "/v1/models",
+    "models",
+    [
+        ("name", lambda m: str(m.get("name") or m.get("output_model_name") or "")),
+        ("method", lambda m: f"{m.get('method', '')} {m.get('technique', '')}".strip()),
+        ("base model", lambda m: str(m.get("base_model", ""))),
+        ("datasets", lambda m: ", ".join(str(d) for d in m.get("datasets", []) if d)),
+        ("metrics", lambda m: str(m.get("metrics_location") or m.get("metrics_uri") or "")),
+        ("invocable ARN", lambda m: str(m.get("invocable_arn") or m.get("model_arn") or "")),
+    ],
+    "your customized models",
+)
+tools = _table_command(
+    "/v1/tools",
+    "tools",
+    [
+        ("tool", lambda t: str(t["name"])),
+        ("description", lambda t: _short(t.get("description", ""), 70)),
+        ("input", lambda t: ", ".join(t.get("input_schema", {}).get("properties", {}))),
+    ],
+    "tools agents may use",
+)
+
+
+# -- the parser ------------------------------------------------------------------------------------
+
+
+def _target_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    where = options.add_argument_group("which hub")
+    where.add_argument("--local", action="store_true", help="the local cloud (`agenthub local up`)")
+    where.add_argument(
+        "--stack",
+        default=os.environ.get("AGENTHUB_STACK", DEFAULT_STACK),
+        help="a deployed stack's name (default: $AGENTHUB_STACK or %(default)s)",
+    )
+    where.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
+    options.add_argument("--json", action="store_true", help="print what the hub answered, as JSON")
+    return options
+
+
+def add_commands(commands: Any) -> None:
+    """The client commands, on `agenthub`'s own subparsers."""
+    target = _target_options()
+
+    def add(name: str, run: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = commands.add_parser(
+            name, parents=[target], help=help_text, description=help_text
+        )
+        parser.set_defaults(run=_guarded(run))
+        return parser
+
+    signing = add(
+        "login", login, "sign in to a hub: people in the browser (PKCE), machines with client credentials"
+    )
+    signing.add_argument("--machine", action="store_true", help="log in as a machine (client credentials)")
+    signing.add_argument(
+        "--client-id", help="the machine's app client (default: the stack's MachineClientId)"
+    )
+    signing.add_argument("--client-secret", help="the machine's secret (better: $AGENTHUB_CLIENT_SECRET)")
+    signing.add_argument(
+        "--callback-url",
+        default=DEFAULT_CALLBACK_URL,
+        help="the loopback redirect, one of the app client's callback URLs",
+    )
+    signing.add_argument(
+        "--no-browser", action="store_true", help="print the sign-in URL instead of opening it"
+    )
+
+    submitting = add("submit", submit, "submit a request to a pipeline")
+    submitting.add_argument("pipeline", choices=["preprocess", "invoke", "agent", "customize"])
+    submitting.add_argument(
+        "--input", metavar="FILE", help="the request's input as JSON ('-': standard input)"
+    )
+    submitting.add_argument(
+        "--idempotency-key", help="repeat it to retry safely (default: a new one, printed)"
+    )
+    submitting.add_argument("--watch", action="store_true", help="follow the request until it ends")
+    submitting.add_argument("--timeout", type=float, default=3600, help="seconds --watch waits at most")
+
+    for name, run, help_text in (
+        ("status", status, "a request's status, history, result or error"),
+        ("watch", watch, "follow a request live until it ends; exits 1 unless it succeeded"),
+        ("cancel", cancel, "ask the hub to cancel a request"),
+    ):
+        parser = add(name, run, help_text)
+        parser.add_argument("request_id")
+        if name == "watch":
+            parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait at most")
+
+    listing = add("requests", list_requests, "your recent requests, newest first")
+    listing.add_argument("--pipeline", choices=["preprocess", "invoke", "agent", "customize"])
+    listing.add_argument("--status", choices=["ACCEPTED", "RUNNING", *TERMINAL])
+    listing.add_argument("--limit", type=int, default=20, help="at most this many (1-100)")
+    listing.add_argument("--cursor", help="the next page, as the previous one printed it")
+
+    uploading = add("upload-dataset", upload_dataset, "upload a customization dataset, then report on it")
+    uploading.add_argument("file", help="JSON Lines, one record per line")
+    uploading.add_argument(
+        "--method",
+        default="sft",
+        choices=["sft", "dpo", "ppo", "rft", "cpt", "distillation"],
+        help="the customization method whose record schema the report checks",
+    )
+
+    add("models", models, "your customized models (GET /v1/models)")
+    add("tools", tools, "the tools agents may use now")
+
+
+def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except HubAccessError as error:
+            print(f"agenthub: {error}", file=sys.stderr)
+            return EXIT_FAILED
+
+    return guarded

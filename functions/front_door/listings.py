@@ -1,0 +1,176 @@
+"""The caller's own lists: their requests (newest first, a page at a time) and their datasets.
+
+Requests come from the catalog's `by-subject` index (keys only, the caller's sub as its hash key,
+so another caller's rows are never read), then the rows' summary attributes by BatchGetItem.
+A page's cursor is the index key of its last row, base64url-encoded: opaque to callers, and a
+cursor naming another caller is refused rather than used.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from contracts.catalog import REQUEST_PK_PREFIX
+from contracts.customization import DATASETS_PREFIX
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+BY_SUBJECT_INDEX = "by-subject"
+_INDEX_KEY = ("subject", "created_at", "pk", "sk")
+_SUMMARY = ("request_id", "pipeline", "#status", "created_at", "updated_at")
+# A filtered page may need more than one index page; this bounds the work of one call (a short
+# page with a cursor is still a correct page).
+MAX_INDEX_PAGES = 5
+BATCH_GET_ATTEMPTS = 5
+
+
+class BadCursor(ValueError):
+    """The cursor was not made by this API for this caller."""
+
+
+class CatalogBusy(RuntimeError):
+    """The catalog kept rows unprocessed through every attempt (throttled): answer 503, retry later."""
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    cursor: str | None
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    plain = {name: key[name]["S"] for name in _INDEX_KEY}
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, subject: str) -> dict[str, Any]:
+    try:
+        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError) as error:
+        raise BadCursor("is not a cursor this API returned") from error
+    if not isinstance(plain, dict) or set(plain) != set(_INDEX_KEY):
+        raise BadCursor("is not a cursor this API returned")
+    if not all(isinstance(value, str) for value in plain.values()) or plain["subject"] != subject:
+        raise BadCursor("is not a cursor this API returned to this caller")
+    return {name: {"S": plain[name]} for name in _INDEX_KEY}
+
+
+class RequestListing:
+    def __init__(self, table: str, dynamodb: DynamoDBClient) -> None:
+        self._table = table
+        self._dynamodb = dynamodb
+
+    def page(
+        self,
+        subject: str,
+        limit: int,
+        cursor: str | None = None,
+        pipeline: str | None = None,
+        status: str | None = None,
+    ) -> Page:
+        start = decode_cursor(cursor, subject) if cursor else None
+        found: list[dict[str, Any]] = []
+        last_key: dict[str, Any] | None = None
+        for _ in range(MAX_INDEX_PAGES):
+            arguments: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": BY_SUBJECT_INDEX,
+                "KeyConditionExpression": "subject = :subject",
+                # Model rows share the index (they too carry subject and created_at).
+                "FilterExpression": "begins_with(pk, :requests)",
+                "ExpressionAttributeValues": {
+                    ":subject": {"S": subject},
+                    ":requests": {"S": REQUEST_PK_PREFIX},
+                },
+                "ScanIndexForward": False,
+                "Limit": limit,
+            }
+            if start:
+                arguments["ExclusiveStartKey"] = start
+            answer = self._dynamodb.query(**arguments)
+            keys = answer["Items"]
+            rows = self._rows([{"pk": key["pk"], "sk": key["sk"]} for key in keys])
+            for key in keys:
+                row = rows.get(key["pk"]["S"])
+                last_key = key
+                if (
+                    row is None
+                    or pipeline not in (None, row["pipeline"])
+                    or status not in (None, row["status"])
+                ):
+                    continue
+                found.append(row)
+                if len(found) == limit:
+                    more = key is not keys[-1] or "LastEvaluatedKey" in answer
+                    return Page(found, encode_cursor(key) if more else None)
+            start = answer.get("LastEvaluatedKey")
+            if not start:
+                return Page(found, None)
+        return Page(found, encode_cursor(last_key) if last_key else None)
+
+    def _rows(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Summary attributes of the rows, by pk. BatchGetItem may leave keys unprocessed under
+        load; they are asked again, a bounded number of times."""
+        rows: dict[str, dict[str, Any]] = {}
+        pending: list[dict[str, Any]] = keys
+        for _ in range(BATCH_GET_ATTEMPTS):
+            if not pending:
+                return rows
+            answer = self._dynamodb.batch_get_item(
+                RequestItems={
+                    self._table: {
+                        "Keys": pending,
+                        "ProjectionExpression": ", ".join(("pk", *_SUMMARY)),
+                        "ExpressionAttributeNames": {"#status": "status"},
+                    }
+                }
+            )
+            for item in answer["Responses"].get(self._table, []):
+                rows[item["pk"]["S"]] = {
+                    "request_id": item["request_id"]["S"],
+                    "pipeline": item["pipeline"]["S"],
+                    "status": item["status"]["S"],
+                    "created_at": item.get("created_at", {}).get("S"),
+                    "updated_at": item["updated_at"]["S"],
+                }
+            unprocessed = answer.get("UnprocessedKeys", {}).get(self._table)
+            pending = list(unprocessed["Keys"]) if unprocessed else []
+        raise CatalogBusy(
+            f"the catalog left {len(pending)} row(s) unread after {BATCH_GET_ATTEMPTS} attempts"
+        )
+
+
+class DatasetListing:
+    """The caller's uploaded datasets, from their own prefix of the lake."""
+
+    def __init__(self, bucket: str, s3: S3Client) -> None:
+        self._bucket = bucket
+        self._s3 = s3
+
+    def all(self, subject: str) -> list[dict[str, Any]]:
+        prefix = f"{DATASETS_PREFIX}{subject}/"
+        datasets: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix}
+        while True:
+            answer = self._s3.list_objects_v2(**arguments)
+            for entry in answer.get("Contents", []):
+                name = entry["Key"][len(prefix) :]
+                if "/" in name or not name.endswith(".jsonl"):
+                    continue
+                datasets.append(
+                    {
+                        "dataset_id": name.removesuffix(".jsonl"),
+                        "bytes": entry["Size"],
+                        "uploaded_at": entry["LastModified"].isoformat(),
+                    }
+                )
+            if not answer.get("IsTruncated"):
+                break
+            arguments["ContinuationToken"] = answer["NextContinuationToken"]
+        return sorted(datasets, key=lambda dataset: str(dataset["uploaded_at"]), reverse=True)
