@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import requests
 from botocore.config import Config
 
 from agenthub import PROJECT_ROOT
@@ -121,8 +122,23 @@ class CatalogWatch:
         return True
 
 
-def submit(client: HubClient, kind: str, body: dict[str, Any]) -> Sent:
-    reply = client.submit(body, f"bench-{uuid.uuid4()}")
+RETRIED = (409, 429, 503)
+
+
+def submit(client: HubClient, kind: str, body: dict[str, Any], attempts: int = 3) -> Sent:
+    """Sends one request; a timed-out POST is sent again with the same key, as a client would (the
+    front door answers the retry with the first acceptance, so nothing is done twice)."""
+    key = f"bench-{uuid.uuid4()}"
+    for attempt in range(attempts):
+        try:
+            reply = client.submit(body, key)
+        except requests.Timeout:
+            if attempt == attempts - 1:
+                raise
+            continue
+        if reply.status not in RETRIED or attempt == attempts - 1:
+            break
+        time.sleep(1 + attempt)  # 409: the first send is still being accepted; 429/503: busy
     if reply.status != 202:
         raise LoadFailed(f"a {kind} request was answered {reply.status}: {reply.body}")
     return Sent(kind, str(reply.body["request_id"]), time.time())
