@@ -40,6 +40,8 @@ SAMPLE_EVENTS = {
     "AgentRelayFunction": "agent/relay_tool_answers.json",
     "AgentCancelFunction": "agent/cancel_requests.json",
     "ToolRegistrarFunction": "agent/registrar_create.json",
+    "RftGraderFunction": "customization/rft_grader_batch.json",
+    "SweeperFunction": "operations/scheduled_sweep.json",
 }
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
