@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agenthub import PROJECT_ROOT
-from agenthub.template import Translation, load_sam_template, translate
+from agenthub.template import (
+    LINTER_METADATA,
+    Translation,
+    load_sam_template,
+    translate,
+    with_linter_suppressions,
+)
 from contracts.requests import PIPELINES
 
 
@@ -200,3 +207,56 @@ def test_the_sweeper_waits_longer_than_any_step_may_be_silent(setting: str) -> N
     )
 
     assert int(parameters["RequestOverdueSeconds"]) > 2 * quietest_step
+
+
+LINTED_SAM = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Sweeper:
+    Type: AWS::Serverless::Function
+    Metadata:
+      checkov:
+        skip: [{id: CKV_AWS_116, comment: the reason}]
+      cfn-lint:
+        config:
+          ignore_checks: [ES4000]
+      BuildMethod: makefile
+    Properties:
+      Runtime: python3.13
+      Handler: app.handler
+      CodeUri: src/
+      Events:
+        Sweep:
+          Type: Schedule
+          Properties:
+            Schedule: rate(5 minutes)
+  SweeperLogs:
+    Type: AWS::Logs::LogGroup
+  Other:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.13
+      Handler: app.handler
+      CodeUri: src/
+"""
+
+
+def test_the_linters_translation_carries_a_sam_resources_suppressions_to_what_sam_made_for_it(
+    tmp_path: Path,
+) -> None:
+    """cfn-lint and checkov read the translation too: a suppression beside a SAM function reaches
+    its role, its events' rules and permissions; nothing else's, and nothing `translate()` keeps."""
+    (tmp_path / "src").mkdir()
+    path = tmp_path / "template.yaml"
+    path.write_text(LINTED_SAM)
+    translation = translate(path)
+    linted = with_linter_suppressions(load_sam_template(path), translation.template)["Resources"]
+
+    suppressions = {
+        key: load_sam_template(path)["Resources"]["Sweeper"]["Metadata"][key] for key in LINTER_METADATA
+    }
+    for made in ("SweeperRole", "SweeperSweep", "SweeperSweepPermission"):
+        assert linted[made]["Metadata"] == suppressions, made  # the linters' alone, not BuildMethod
+    assert "Metadata" not in linted["SweeperLogs"]  # declared in the template, not made by SAM
+    assert "Metadata" not in linted["OtherRole"]
+    assert "Metadata" not in translation.resources["SweeperSweep"]
