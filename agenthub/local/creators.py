@@ -196,7 +196,7 @@ ROWS: dict[str, Creator] = {
     "AWS::Logs::LogGroup": Call(
         "logs",
         "create_log_group",
-        {"logGroupName": physical_name("LogGroupName", 512)},
+        {"logGroupName": physical_name("LogGroupName", 512), "kmsKeyId": prop("KmsKeyId")},
         ref=lambda made, _: made["logGroupName"],
         attributes=lambda d, made, _: {"Arn": d.arn("logs", f"log-group:{made['logGroupName']}:*")},
         then=(

@@ -42,6 +42,21 @@ def test_functions_run_python_3_13_on_arm64_with_tracing() -> None:
         assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}, name
 
 
+def test_every_log_group_is_encrypted_with_the_hub_key_which_lets_cloudwatch_logs_use_it() -> None:
+    for name, group in resources_of("AWS::Logs::LogGroup").items():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["HubKey", "Arn"]}, name
+    for tool in sorted((PROJECT_ROOT / "tools").glob("*/template.yaml")):
+        for name, group in resources_of("AWS::Logs::LogGroup", load_sam_template(tool)).items():
+            imported = group["Properties"]["KmsKeyId"]["Fn::ImportValue"]
+            assert imported == {"Fn::Sub": "${HubStackName}-HubKeyArn"}, f"{tool.parent.name}: {name}"
+    (logs,) = [
+        statement
+        for statement in cfn().resources["HubKey"]["Properties"]["KeyPolicy"]["Statement"]
+        if statement["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}
+    ]
+    assert set(logs["Condition"]["ArnLike"]) == {"kms:EncryptionContext:aws:logs:arn"}
+
+
 def test_every_function_logs_to_a_group_with_retention() -> None:
     groups = resources_of("AWS::Logs::LogGroup", sam())
     for name, function in resources_of("AWS::Serverless::Function", sam()).items():
