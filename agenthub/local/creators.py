@@ -432,6 +432,17 @@ def _s3_bucket(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> De
         s3.put_bucket_lifecycle_configuration(
             Bucket=name, LifecycleConfiguration=_lifecycle(props["LifecycleConfiguration"])
         )
+    if "LoggingConfiguration" in props:
+        logging = props["LoggingConfiguration"]
+        s3.put_bucket_logging(
+            Bucket=name,
+            BucketLoggingStatus={
+                "LoggingEnabled": {
+                    "TargetBucket": logging["DestinationBucketName"],
+                    "TargetPrefix": logging.get("LogFilePrefix", ""),
+                }
+            },
+        )
     deployer.note(
         logical_id,
         props,
@@ -442,6 +453,7 @@ def _s3_bucket(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> De
             "VersioningConfiguration",
             "OwnershipControls",
             "LifecycleConfiguration",
+            "LoggingConfiguration",
         },
     )
     return Deployed(

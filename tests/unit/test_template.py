@@ -152,6 +152,26 @@ def test_the_data_lake_is_private_encrypted_versioned_and_tls_only() -> None:
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def test_the_data_lakes_access_is_logged_to_a_private_tls_only_bucket_that_forgets_it() -> None:
+    logging = cfn().resources["DataLakeBucket"]["Properties"]["LoggingConfiguration"]
+    assert logging["DestinationBucketName"] == {"Ref": "DataLakeAccessLogBucket"}
+    logs = cfn().resources["DataLakeAccessLogBucket"]["Properties"]
+    assert all(logs["PublicAccessBlockConfiguration"].values())
+    # S3 delivers access logs to no bucket whose default encryption is a KMS key.
+    (encryption,) = logs["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert logs["VersioningConfiguration"] == {"Status": "Enabled"}
+    (expiry,) = logs["LifecycleConfiguration"]["Rules"]
+    assert expiry["ExpirationInDays"] == {"Ref": "LogRetentionInDays"}
+    delivers, tls_only = cfn().resources["DataLakeAccessLogBucketPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    assert delivers["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivers["Action"] == "s3:PutObject"
+    assert tls_only["Effect"] == "Deny"
+    assert tls_only["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
 @pytest.mark.parametrize(
     "output",
     [
