@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 PYTHON_FOR_VENV ?= $(shell scripts/find-python)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml layers/hub_library/requirements.txt | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
+# checkov pins an older boto3 than the project's, so it has a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
 TRANSLATED := build/template.translated.json
 
 # Offline and quiet: no telemetry, a region for the tools that need one, no real credentials.
@@ -15,7 +18,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build needs a python3.13 on PATH: the virtualenv's own, when it was built from 3.13.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help setup demo test check lint format typecheck security template statemachines unit integration e2e browser console-screenshot build deploy bench clean
+.PHONY: help setup demo test check lint format typecheck security template checkov statemachines unit integration e2e browser console-screenshot build deploy bench clean
 
 help:
 	@echo "make demo    run the whole hub locally and send it the sample requests"
@@ -33,18 +36,26 @@ $(STAMP):
 	$(BIN)/python -m pip install --quiet -r layers/hub_library/requirements.txt -e ".[dev]"
 	@touch $@
 
+$(CHECKOV_STAMP):
+	@test -n "$(PYTHON_FOR_VENV)" || { echo "make: no Python 3.11+ found; install 3.13 (the Lambda runtime)"; exit 1; }
+	@echo "setting up $(CHECKOV_VENV) with $(PYTHON_FOR_VENV)"
+	@rm -rf $(CHECKOV_VENV) && $(PYTHON_FOR_VENV) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
 $(NODE_STAMP):
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(STAMP) $(NODE_STAMP)
+setup: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/agenthub demo
 
 test: setup check unit integration e2e
 
-check: lint typecheck security template statemachines
+check: lint typecheck security template checkov statemachines
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -73,6 +84,16 @@ template: $(STAMP)
 	  $(BIN)/agenthub template translate --template $$tool build/$$name.translated.json || exit 1; \
 	  $(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- $$tool build/$$name.translated.json || exit 1; \
 	done
+
+# checkov on every template and on the translations `template` writes (SAM's generated roles, rules,
+# permissions and stages are only there). Offline (--skip-download: no Bridgecrew, no update check).
+# Every finding is fixed or suppressed beside its resource (Metadata: checkov: skip: id, comment);
+# the translation carries a SAM resource's suppressions to the resources SAM makes for it.
+CHECKOV_FILES = template.yaml $(wildcard templates/*.yaml) $(wildcard tools/*/template.yaml) $(TRANSLATED) \
+  $(patsubst tools/%/template.yaml,build/%.translated.json,$(wildcard tools/*/template.yaml))
+checkov: template $(CHECKOV_STAMP)
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download \
+	  --framework cloudformation --file $(CHECKOV_FILES)
 
 statemachines: $(NODE_STAMP)
 	@if ls statemachines/*.asl.json >/dev/null 2>&1; then \
@@ -129,4 +150,4 @@ bench: build
 	$(BIN)/python -m agenthub.bench
 
 clean:
-	rm -rf $(VENV) node_modules .aws-sam build .agenthub .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .aws-sam build .agenthub .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -279,13 +279,15 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def translate_template(args: argparse.Namespace) -> int:
-    from agenthub.template import TemplateError, translate
+    from agenthub.template import TemplateError, load_sam_template, translate, with_linter_suppressions
 
     try:
         translation = translate(Path(args.template)) if args.template else translate()
     except TemplateError as error:
         return _fail(str(error))
-    template = translation.template
+    # What this writes is what the linters read: suppressions beside a SAM resource reach the
+    # resources SAM made for it.
+    template = with_linter_suppressions(load_sam_template(translation.path), translation.template)
     if args.out:
         # Nested templates are named relative to the template; keep them found from where this goes.
         out_dir = Path(args.out).resolve().parent

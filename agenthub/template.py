@@ -109,6 +109,40 @@ def _prepare(
     return code_dirs, definition_files, layer_dirs
 
 
+# The linters whose suppressions a resource's Metadata holds: cfn-lint's and checkov's.
+LINTER_METADATA = ("cfn-lint", "checkov")
+
+
+def with_linter_suppressions(sam_template: dict[str, Any], translated: dict[str, Any]) -> dict[str, Any]:
+    """The translation, each SAM resource's linter suppressions also on the resources SAM made for it.
+
+    SAM copies a function's Metadata to its AWS::Lambda::Function alone: its role, its events' rules
+    and permissions, an API's stage get none, so a suppression beside the SAM resource would not
+    reach a linter that reads the translation. A resource SAM made is one the SAM template does not
+    declare, named after the SAM resource (the longest such name, as SAM names what it makes).
+    For the linters only: `translate()` itself stays what `sam deploy` would create.
+    """
+    declared = sam_template["Resources"]
+    suppressions = {
+        name: {key: resource["Metadata"][key] for key in LINTER_METADATA if key in resource["Metadata"]}
+        for name, resource in declared.items()
+        if str(resource.get("Type", "")).startswith("AWS::Serverless::")
+        and isinstance(resource.get("Metadata"), dict)
+    }
+    suppressions = {name: carried for name, carried in suppressions.items() if carried}
+    result = copy.deepcopy(translated)
+    for name, resource in result["Resources"].items():
+        if name in declared:
+            continue
+        owners = [owner for owner in suppressions if name.startswith(owner)]
+        if owners:
+            carried = suppressions[max(owners, key=len)]
+            metadata = resource.setdefault("Metadata", {})
+            for key, value in carried.items():
+                metadata.setdefault(key, copy.deepcopy(value))
+    return result
+
+
 def translate(
     path: Path = DEFAULT_TEMPLATE,
     parameter_overrides: dict[str, Any] | None = None,

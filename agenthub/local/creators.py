@@ -196,7 +196,7 @@ ROWS: dict[str, Creator] = {
     "AWS::Logs::LogGroup": Call(
         "logs",
         "create_log_group",
-        {"logGroupName": physical_name("LogGroupName", 512)},
+        {"logGroupName": physical_name("LogGroupName", 512), "kmsKeyId": prop("KmsKeyId")},
         ref=lambda made, _: made["logGroupName"],
         attributes=lambda d, made, _: {"Arn": d.arn("logs", f"log-group:{made['logGroupName']}:*")},
         then=(
@@ -432,6 +432,17 @@ def _s3_bucket(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> De
         s3.put_bucket_lifecycle_configuration(
             Bucket=name, LifecycleConfiguration=_lifecycle(props["LifecycleConfiguration"])
         )
+    if "LoggingConfiguration" in props:
+        logging = props["LoggingConfiguration"]
+        s3.put_bucket_logging(
+            Bucket=name,
+            BucketLoggingStatus={
+                "LoggingEnabled": {
+                    "TargetBucket": logging["DestinationBucketName"],
+                    "TargetPrefix": logging.get("LogFilePrefix", ""),
+                }
+            },
+        )
     deployer.note(
         logical_id,
         props,
@@ -442,6 +453,7 @@ def _s3_bucket(deployer: Deployer, logical_id: str, props: dict[str, Any]) -> De
             "VersioningConfiguration",
             "OwnershipControls",
             "LifecycleConfiguration",
+            "LoggingConfiguration",
         },
     )
     return Deployed(

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agenthub import PROJECT_ROOT
-from agenthub.template import Translation, load_sam_template, translate
+from agenthub.template import (
+    LINTER_METADATA,
+    Translation,
+    load_sam_template,
+    translate,
+    with_linter_suppressions,
+)
 from contracts.requests import PIPELINES
 
 
@@ -33,6 +40,21 @@ def test_functions_run_python_3_13_on_arm64_with_tracing() -> None:
         assert function["Properties"]["Runtime"] == "python3.13", name
         assert function["Properties"]["Architectures"] == ["arm64"], name
         assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}, name
+
+
+def test_every_log_group_is_encrypted_with_the_hub_key_which_lets_cloudwatch_logs_use_it() -> None:
+    for name, group in resources_of("AWS::Logs::LogGroup").items():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["HubKey", "Arn"]}, name
+    for tool in sorted((PROJECT_ROOT / "tools").glob("*/template.yaml")):
+        for name, group in resources_of("AWS::Logs::LogGroup", load_sam_template(tool)).items():
+            imported = group["Properties"]["KmsKeyId"]["Fn::ImportValue"]
+            assert imported == {"Fn::Sub": "${HubStackName}-HubKeyArn"}, f"{tool.parent.name}: {name}"
+    (logs,) = [
+        statement
+        for statement in cfn().resources["HubKey"]["Properties"]["KeyPolicy"]["Statement"]
+        if statement["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}
+    ]
+    assert set(logs["Condition"]["ArnLike"]) == {"kms:EncryptionContext:aws:logs:arn"}
 
 
 def test_every_function_logs_to_a_group_with_retention() -> None:
@@ -130,6 +152,26 @@ def test_the_data_lake_is_private_encrypted_versioned_and_tls_only() -> None:
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def test_the_data_lakes_access_is_logged_to_a_private_tls_only_bucket_that_forgets_it() -> None:
+    logging = cfn().resources["DataLakeBucket"]["Properties"]["LoggingConfiguration"]
+    assert logging["DestinationBucketName"] == {"Ref": "DataLakeAccessLogBucket"}
+    logs = cfn().resources["DataLakeAccessLogBucket"]["Properties"]
+    assert all(logs["PublicAccessBlockConfiguration"].values())
+    # S3 delivers access logs to no bucket whose default encryption is a KMS key.
+    (encryption,) = logs["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert logs["VersioningConfiguration"] == {"Status": "Enabled"}
+    (expiry,) = logs["LifecycleConfiguration"]["Rules"]
+    assert expiry["ExpirationInDays"] == {"Ref": "LogRetentionInDays"}
+    delivers, tls_only = cfn().resources["DataLakeAccessLogBucketPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    assert delivers["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivers["Action"] == "s3:PutObject"
+    assert tls_only["Effect"] == "Deny"
+    assert tls_only["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
 @pytest.mark.parametrize(
     "output",
     [
@@ -200,3 +242,56 @@ def test_the_sweeper_waits_longer_than_any_step_may_be_silent(setting: str) -> N
     )
 
     assert int(parameters["RequestOverdueSeconds"]) > 2 * quietest_step
+
+
+LINTED_SAM = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Sweeper:
+    Type: AWS::Serverless::Function
+    Metadata:
+      checkov:
+        skip: [{id: CKV_AWS_116, comment: the reason}]
+      cfn-lint:
+        config:
+          ignore_checks: [ES4000]
+      BuildMethod: makefile
+    Properties:
+      Runtime: python3.13
+      Handler: app.handler
+      CodeUri: src/
+      Events:
+        Sweep:
+          Type: Schedule
+          Properties:
+            Schedule: rate(5 minutes)
+  SweeperLogs:
+    Type: AWS::Logs::LogGroup
+  Other:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.13
+      Handler: app.handler
+      CodeUri: src/
+"""
+
+
+def test_the_linters_translation_carries_a_sam_resources_suppressions_to_what_sam_made_for_it(
+    tmp_path: Path,
+) -> None:
+    """cfn-lint and checkov read the translation too: a suppression beside a SAM function reaches
+    its role, its events' rules and permissions; nothing else's, and nothing `translate()` keeps."""
+    (tmp_path / "src").mkdir()
+    path = tmp_path / "template.yaml"
+    path.write_text(LINTED_SAM)
+    translation = translate(path)
+    linted = with_linter_suppressions(load_sam_template(path), translation.template)["Resources"]
+
+    suppressions = {
+        key: load_sam_template(path)["Resources"]["Sweeper"]["Metadata"][key] for key in LINTER_METADATA
+    }
+    for made in ("SweeperRole", "SweeperSweep", "SweeperSweepPermission"):
+        assert linted[made]["Metadata"] == suppressions, made  # the linters' alone, not BuildMethod
+    assert "Metadata" not in linted["SweeperLogs"]  # declared in the template, not made by SAM
+    assert "Metadata" not in linted["OtherRole"]
+    assert "Metadata" not in translation.resources["SweeperSweep"]
