@@ -72,6 +72,8 @@ CLAIM_STATES = {"Read the request", "Claim this run", "Another run has this requ
 RETRIED_STATUSES = (409, 429, 500, 502, 503, 504)
 MAX_SENDS = 60  # a front door killed after publishing holds its key "in progress" for its timeout
 POLL_SECONDS = 2.0
+# How long the soak hides a dead letter while it reads its queue (it hands them back at once after).
+PEEK_SECONDS = 30
 SWEEPER = "SweeperFunction"
 
 
@@ -182,7 +184,7 @@ class _Run:
         self._rng = random.Random(settings.seed + 1)  # noqa: S311 - timing jitter, not a secret  # nosec B311
         self._injected: Counter[str] = Counter()
         # message id -> every message read from the DLQs
-        self._dead_letters: dict[str, _DeadLetter] = {}
+        self._dead_letters: dict[str, DeadLetter] = {}
         self._rules: list[tuple[str, FaultRule]] = []  # (fault kind, the rule as the stand-ins hold it)
 
     def execute(self) -> dict[str, Any]:
@@ -411,7 +413,7 @@ class _Run:
 
     # -- draining and reading back ----------------------------------------------------------------------
 
-    def _queues(self) -> _Queues:
+    def _queues(self) -> Queues:
         """The stacks' queues, told apart by their redrive policies (a name can be cut short before
         it says "DeadLetterQueue"), and which dead-letter queues the sweeper reads."""
         sqs = self.cloud.emulator.client("sqs")
@@ -429,28 +431,14 @@ class _Run:
         }
         sweeper = json.loads(self.cloud.function(SWEEPER).environment.get("DEAD_LETTER_QUEUES", "{}"))
         swept_names = {_queue_name(url) for url in sweeper.values()}
-        return _Queues(
+        return Queues(
             subscribers=[url for url in urls if url not in dead_letters],
             dead_letters=dead_letters,
             swept={url for url in dead_letters if _queue_name(url) in swept_names},
         )
 
-    def _read_dead_letters(self, queues: _Queues) -> None:
-        """Takes note of every message in the DLQs (hidden for the rest of the run; still counted)."""
-        sqs = self.cloud.emulator.client("sqs")
-        for url, subscriber in queues.dead_letters.items():
-            while messages := sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=43_200
-            ).get("Messages", []):
-                for message in messages:
-                    try:
-                        event = json.loads(json.loads(message["Body"])["Message"])
-                        event_type, request_id = str(event["event_type"]), str(event["request_id"])
-                    except (ValueError, KeyError, TypeError):
-                        event_type, request_id = "unreadable", ""
-                    self._dead_letters[message["MessageId"]] = _DeadLetter(
-                        subscriber, event_type, request_id, swept=url in queues.swept
-                    )
+    def _read_dead_letters(self, queues: Queues) -> None:
+        self._dead_letters.update(peek_dead_letters(self.cloud.emulator.client("sqs"), queues))
 
     def _dead_lettered(self) -> set[str]:
         """Requests with a message in a dead-letter queue the sweeper reads (it fails them). A
@@ -552,7 +540,7 @@ class _Run:
                 runs[f"{machine['name']}:{started_by.get('request_id', execution['name'])}"] += 1
         return express, standard
 
-    def _observe(self, queues: _Queues) -> Observed:
+    def _observe(self, queues: Queues) -> Observed:
         self._read_dead_letters(queues)
         by_marker = {entry.planned.marker: entry for entry in self._ledger.accepted.values()}
         by_id = {entry.request_id: entry for entry in self._ledger.accepted.values()}
@@ -604,18 +592,50 @@ class _Run:
 
 
 @dataclass(frozen=True)
-class _Queues:
+class Queues:
     subscribers: list[str]  # every queue that is no dead-letter queue (what a function polls)
     dead_letters: dict[str, str]  # dead-letter queue URL -> the subscriber whose queue it serves
     swept: set[str]  # the dead-letter queues the sweeper reads: a message there fails its request
 
 
 @dataclass(frozen=True)
-class _DeadLetter:
+class DeadLetter:
     subscriber: str
     event_type: str
     request_id: str
     swept: bool
+
+
+def peek_dead_letters(sqs: Any, queues: Queues) -> dict[str, DeadLetter]:
+    """Every message in the DLQs, by message id. Each is handed back as soon as its queue is read:
+    the sweeper must find them too (it fails their requests), as a redrive would."""
+    found: dict[str, DeadLetter] = {}
+    for url, subscriber in queues.dead_letters.items():
+        handles: list[str] = []
+        try:
+            while messages := sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=PEEK_SECONDS
+            ).get("Messages", []):
+                for message in messages:
+                    handles.append(message["ReceiptHandle"])
+                    swept = url in queues.swept
+                    found[message["MessageId"]] = _dead_letter(message["Body"], subscriber, swept)
+        finally:
+            for start in range(0, len(handles), 10):
+                entries = [
+                    {"Id": str(number), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for number, handle in enumerate(handles[start : start + 10])
+                ]
+                sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+    return found
+
+
+def _dead_letter(body: str, subscriber: str, swept: bool) -> DeadLetter:
+    try:
+        event = json.loads(json.loads(body)["Message"])
+        return DeadLetter(subscriber, str(event["event_type"]), str(event["request_id"]), swept)
+    except (ValueError, KeyError, TypeError):
+        return DeadLetter(subscriber, "unreadable", "", swept)
 
 
 def _queue_name(url: str) -> str:
