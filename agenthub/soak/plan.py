@@ -35,6 +35,9 @@ TOOL_ANSWER_TIMEOUT_SECONDS = 12
 TOOL_LATE_BY_SECONDS = 1.5
 SLOW_TOOL_SECONDS = (1.0, 5.0)
 TOO_LATE_SHARE = 0.5
+# A tool's faults are what only agents meet (every other kind strikes the other pipelines too):
+# each is this much likelier than another kind for a faulted agent request (about two in five).
+TOOL_FAULT_WEIGHT = 3.0
 # Of the faults planned, this share goes past the retries (an expected failure or dead letter).
 PAST_RETRIES_SHARE = 0.2
 # Requests also sent a second time at once, with the same key and body.
@@ -215,6 +218,7 @@ class FaultKind:
     applies: Callable[[Pipeline], bool]
     # (pipeline, marker, rng, the request's body) -> the fault
     plan: Callable[[Pipeline, str, random.Random, dict[str, Any]], PlannedFault]
+    weight: float = 1.0  # against the other kinds that apply to the request's pipeline
 
 
 def _times(rng: random.Random, retries: int, past: int) -> tuple[int, Expect, bool]:
@@ -286,7 +290,7 @@ def _tool_fault(name: str, rule_of: Callable[[random.Random], dict[str, Any]]) -
         rule = {"operation": "Invoke", "match": tool_aim(marker), **rule_of(rng)}
         return PlannedFault(name, rule, functions[tool], Expect.SUCCEEDED)
 
-    return FaultKind(name, lambda pipeline: bool(pipeline.tools), plan)
+    return FaultKind(name, lambda pipeline: bool(pipeline.tools), plan, TOOL_FAULT_WEIGHT)
 
 
 def _tool_crash(rng: random.Random) -> dict[str, Any]:
@@ -379,7 +383,8 @@ def plan_requests(count: int, fault_rate: float, seed: int, callers: list[Caller
         body = pipeline.body(caller, marker, rng, not faulted)
         fault = None
         if faulted:
-            kind = rng.choice([kind for kind in FAULTS if kind.applies(pipeline)])
+            kinds = [kind for kind in FAULTS if kind.applies(pipeline)]
+            kind = rng.choices(kinds, [kind.weight for kind in kinds])[0]
             fault = kind.plan(pipeline, marker, rng, body)
         cancel = fault is None and rng.random() < CANCEL_SHARE
         expect = fault.expect if fault else (Expect.CANCELLED if cancel else Expect.SUCCEEDED)

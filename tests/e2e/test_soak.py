@@ -27,7 +27,7 @@ REQUIRED = {
 def test_a_small_soak_with_faults_loses_nothing_and_does_nothing_twice() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "agenthub.cli", "local", "soak", "--requests", "24", "--fault-rate", "0.35",
-         "--seed", "50261", "--rate", "6", "--timeout", "90", "--subscriber-timeout", "10", "--json"],
+         "--seed", "165668", "--rate", "6", "--timeout", "90", "--subscriber-timeout", "10", "--json"],
         capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
 
@@ -39,7 +39,7 @@ def test_a_small_soak_with_faults_loses_nothing_and_does_nothing_twice() -> None
     assert result["failed_unexpected"] == 0, result
     assert result["duplicate_executions"] == result["duplicate_catalog_rows"] == 0
     assert result["duplicate_memory_turns"] == result["duplicate_acceptances"] == 0
-    # Seed 50261 plans every kind of fault for these 24 requests (a tool crashing and one answering
+    # Seed 165668 plans every kind of fault for these 24 requests (a tool crashing and one answering
     # too late among them), three past their retries (so three expected failures), and no dead
     # letter (whose redeliveries would take the longest). A kill or a redelivery may find nothing
     # to act on; every rule strikes.

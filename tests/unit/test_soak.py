@@ -162,6 +162,18 @@ def test_a_tool_fault_aims_at_a_tool_the_request_asks_and_never_fails_the_reques
     )
 
 
+def test_about_two_in_five_faulted_agent_requests_meet_a_tools_fault() -> None:
+    """The faults only agents meet are likelier for them than each kind every pipeline meets."""
+    faulted = [
+        request.fault
+        for request in plan_requests(6000, 1.0, 23, CALLERS)
+        if request.pipeline == "agent" and request.fault
+    ]
+    tools = sum(fault.kind in ("tool_crash", "tool_timeout") for fault in faulted)
+
+    assert 0.33 < tools / len(faulted) < 0.47
+
+
 def test_a_fault_on_the_tool_requests_of_a_turn_past_the_retries_outlasts_every_call() -> None:
     """The calls of one turn run at once, each with its own retries: past them means more failures
     than all of them could absorb."""
