@@ -365,10 +365,11 @@ def _add_soak_command(local: argparse._SubParsersAction[argparse.ArgumentParser]
     soak = local.add_parser(
         "soak",
         help="start a local cloud of its own, send it requests with faults, and report what became of them",
-        description="Sends --requests requests across every pipeline from several callers (some twice at "
-        "once with the same Idempotency-Key), injects faults into --fault-rate of them (Bedrock throttling, "
-        "5xx and timeouts; task crashes and timeouts; trigger and core-writer crashes; workers killed "
-        "mid-batch; hub redelivery), waits for the work to drain, and prints what became of every 202. "
+        description="Sends --requests requests across every pipeline, agents with tools among them, from "
+        "several callers (some twice at once with the same Idempotency-Key), injects faults into "
+        "--fault-rate of them (Bedrock throttling, 5xx and timeouts; task crashes and timeouts; trigger "
+        "and core-writer crashes; tools crashing or answering late; workers killed mid-batch; hub "
+        "redelivery), waits for the work to drain, and prints what became of every 202. "
         "Exits 0 only when nothing was lost, nothing failed unexpectedly and nothing happened twice.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -391,7 +392,7 @@ def _add_soak_command(local: argparse._SubParsersAction[argparse.ArgumentParser]
     soak.add_argument(
         "--kill-targets",
         help="comma-separated logical ids of the functions whose workers may be killed "
-        "(default: the front door, the core writer and the pipeline triggers)",
+        "(default: the front door, the core writer, the pipeline triggers, the agents' relay and the tools)",
     )
     soak.add_argument("--json", action="store_true", help="print the report as one JSON object")
     soak.set_defaults(run=local_soak)

@@ -317,7 +317,7 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("search_documents_tool.handler.DocumentStore.passages", "s3.list_objects_v2"): (
         Need("s3:ListBucket", Bucket(), {"s3:prefix": "work/preprocess/example/"}),
     ),
-    ("search_documents_tool.handler.DocumentStore.passages", "s3.get_object"): (
+    ("search_documents_tool.handler.DocumentStore._read", "s3.get_object"): (
         Need("s3:GetObject", LakeObject("work/preprocess/")),
     ),
 }

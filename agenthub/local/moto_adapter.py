@@ -25,6 +25,13 @@ Each adaptation closes a gap between moto and AWS that the hub's own resources r
   marks the execution stopped but a `.waitForTaskToken` task keeps waiting until its timeout and
   then fails the run (moto lets a later error overwrite the stop). Here stopping an execution
   wakes its waiting tasks, and a stopped execution stays stopped, so it ends ABORTED.
+- Executions just started: moto marks an execution RUNNING at once, and its thread then parses the
+  definition (a second or more on a loaded machine) before the execution has an environment.
+  SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat look for the token in every running
+  execution's environment, and one without answered the whole call with a 500 (AttributeError), so
+  a tool's answer for another run failed whenever any execution was starting; StopExecution of a
+  run that just started failed the same way. An execution with no environment yet holds no token
+  and is passed over; a stop waits for the environment.
 
 - Amazon EKS's Kubernetes API integration (`eks:call`): moto has none and would call a boto3
   operation named `call`. Here it sends the request to the `Endpoint` the task names, as Step
@@ -50,6 +57,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
@@ -58,6 +66,8 @@ import botocore.session
 from botocore import xform_name
 
 _installed = False
+# How long a stop waits for an execution that just started to have an environment to stop.
+ENVIRONMENT_WAIT_SECONDS = 10.0
 
 
 def install() -> None:
@@ -72,6 +82,7 @@ def install() -> None:
     _unevaluable_conditions_do_not_apply()
     _stopping_wakes_waiting_tasks()
     _call_kubernetes_apis()
+    _executions_just_started_hold_no_tokens()
     _list_moto_modules_once()
     _reuse_task_clients()
     _parse_each_definition_once()
@@ -246,9 +257,13 @@ def _stopping_wakes_waiting_tasks() -> None:
     original = Execution.stop
 
     def stop(self: Any, stop_date: datetime, error: str | None, cause: str | None) -> None:
+        worker = self.exec_worker
+        deadline = time.monotonic() + ENVIRONMENT_WAIT_SECONDS
+        while worker is not None and worker.env is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # just started: its thread is still parsing the definition
         original(self, stop_date, error, cause)
-        if self.exec_worker is not None:
-            for endpoint in list(self.exec_worker.env.callback_pool_manager._pool.values()):
+        if worker is not None and worker.env is not None:
+            for endpoint in list(worker.env.callback_pool_manager._pool.values()):
                 endpoint.interrupt_all()
 
     Execution.stop = stop  # type: ignore[method-assign]
@@ -322,6 +337,22 @@ def _call_kubernetes_apis() -> None:
 
     task._eval_service_task = eval_service_task  # type: ignore[method-assign]
     task._from_error = failure  # type: ignore[method-assign]
+
+
+def _executions_just_started_hold_no_tokens() -> None:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend._get_executions
+
+    def with_environment(self: Any, execution_status: Any = None) -> list[Any]:
+        # Every caller (the task-token calls, the map-run calls) reads each execution's environment.
+        return [
+            execution
+            for execution in original(self, execution_status)
+            if execution.exec_worker is not None and execution.exec_worker.env is not None
+        ]
+
+    StepFunctionsParserBackend._get_executions = with_environment  # type: ignore[method-assign]
 
 
 def _list_moto_modules_once() -> None:

@@ -42,10 +42,13 @@ class Observed:
     catalog_rows: Counter[str]  # rows per logical request (by marker); "" counts rows of none sent
     memory_turns: Counter[str]  # agent-memory turns per request id
     express_runs: Counter[str]  # Express runs that did the work, per state machine and request
-    dead_lettered: set[str]  # request ids of the hub events found in dead-letter queues
+    # request ids with a message in a dead-letter queue the sweeper reads (it fails them)
+    dead_lettered: set[str]
     dlq_messages: int
     dead_letters: Counter[str]  # DLQ messages by "<subscriber>: <event type>"
     faults_injected: dict[str, int]  # faults that struck, by kind (a rule hit at least once, an act done)
+    standard_runs: Counter[str] = field(default_factory=Counter)  # Standard runs (agents, customizations)
+    tool_calls: Counter[str] = field(default_factory=Counter)  # agents' calls by "<tool>: <how it ended>"
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -97,9 +100,10 @@ def report(
     # for one it did.
     stray_rows = observed.catalog_rows.get("", 0)
     repeated_rows = sum(count - 1 for marker, count in observed.catalog_rows.items() if marker and count > 1)
+    runs = observed.express_runs + observed.standard_runs
     duplicates = {
         "duplicate_acceptances": sum(len(entry.request_ids) > 1 for entry in accepted),
-        "duplicate_executions": sum(count - 1 for count in observed.express_runs.values() if count > 1),
+        "duplicate_executions": sum(count - 1 for count in runs.values() if count > 1),
         "duplicate_catalog_rows": stray_rows + repeated_rows,
         "duplicate_memory_turns": sum(count - 1 for count in observed.memory_turns.values() if count > 1),
     }
@@ -113,16 +117,15 @@ def report(
         "failed_unexpected": outcome["failed_unexpected"],
         "cancelled": outcome["cancelled"],
         "lost": outcome["lost"],
-        # Requests with a message in a dead-letter queue (the sweeper failed them, unless their
-        # pipeline still ended them); `dead_lettered_unplanned` are those no planned fault meant to
-        # dead-letter (a batch that failed with another request's message in it, once too often).
+        # Requests with a message in a dead-letter queue the sweeper reads (it failed them, unless
+        # their pipeline still ended them); `dead_lettered_unplanned` are those no planned fault
+        # meant to dead-letter (a batch that failed with another request's message in it, once too
+        # often). A tool's call in its dead-letter queue is only in `dlq_messages_by_subscriber`.
         "dead_lettered": outcome["dead_lettered"],
         "dead_lettered_unplanned": outcome["dead_lettered_unplanned"],
         "planned_failure_succeeded": outcome["planned_failure_succeeded"],
         **duplicates,
-        "duplicate_execution_names": sorted(
-            name for name, count in observed.express_runs.items() if count > 1
-        ),
+        "duplicate_execution_names": sorted(name for name, count in runs.items() if count > 1),
         "dlq_messages": observed.dlq_messages,
         # Where they are: a dead-lettered core-writer message of a request that still ended is an
         # event missing from its history, not a lost request.
@@ -130,9 +133,12 @@ def report(
         "refused": refused,
         "faults_injected": dict(sorted(observed.faults_injected.items())),
         "faults_planned": dict(sorted(planned_faults.items())),
-        # The measures above are not vacuous: how many Express executions and memory turns there were.
+        # The measures above are not vacuous: how many executions and memory turns there were, and
+        # the agents' tool calls by how they ended (a tool crashed or too slow: "timed out").
         "express_executions": len(observed.express_runs),
+        "standard_executions": len(observed.standard_runs),
         "memory_turns": sum(observed.memory_turns.values()),
+        "tool_calls": dict(sorted(observed.tool_calls.items())),
         "wall_seconds": round(wall_seconds, 1),
         "p50": percentile(to_terminal, 0.5),
         "p95": percentile(to_terminal, 0.95),

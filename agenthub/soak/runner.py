@@ -33,13 +33,14 @@ from agenthub import PROJECT_ROOT
 from agenthub.local.cloud import LocalCloud, LocalCloudConfig, NotRunning
 from agenthub.local.emulator import Emulator
 from agenthub.local.functions import FunctionHost
-from agenthub.local.stack import Stack
+from agenthub.local.stack import FunctionSpec, Stack
 from agenthub.local.standins import FaultRule
 from agenthub.local.tokens import user_token
 from agenthub.soak.ledger import TERMINAL, Accepted, Final, Observed, report
 from agenthub.soak.plan import (
     HUB_REDELIVERY,
     PIPELINES,
+    TOOL_ANSWER_TIMEOUT_SECONDS,
     WORKER_KILLED,
     Caller,
     PlannedRequest,
@@ -53,18 +54,26 @@ OVERRIDES = {"ApiThrottleRateLimit": "10000", "ApiThrottleBurstLimit": "10000"}
 # A worker is killed in one of these: subscribers (their batch is redelivered) and the front door
 # (its caller gets a 502 and retries). Not task functions: a kill there would be one more failure
 # than a task fault planned within the retries, and the plan could not say what the request ends as.
+# A tool's function or the agents' relay killed mid-batch leaves its calls unanswered until the
+# batch comes back, after the run's wait: the model is told they timed out, the run goes on.
 KILL_TARGETS = (
     "FrontDoorFunction",
     "CoreWriterFunction",
     "PreprocessTriggerFunction",
     "InvokeTriggerFunction",
     "CustomizeTriggerFunction",
+    "AgentTriggerFunction",
+    "AgentRelayFunction",
+    "CalculatorFunction",
+    "SearchDocumentsFunction",
 )
 # The states a run passes before it has claimed its request (statemachines/preprocess.asl.json).
 CLAIM_STATES = {"Read the request", "Claim this run", "Another run has this request"}
 RETRIED_STATUSES = (409, 429, 500, 502, 503, 504)
 MAX_SENDS = 60  # a front door killed after publishing holds its key "in progress" for its timeout
 POLL_SECONDS = 2.0
+# How long the soak hides a dead letter while it reads its queue (it hands them back at once after).
+PEEK_SECONDS = 30
 SWEEPER = "SweeperFunction"
 
 
@@ -90,6 +99,8 @@ class SoakSettings:
             **OVERRIDES,
             "SubscriberTimeoutSeconds": timeout,
             "SubscriberVisibilityTimeoutSeconds": timeout,
+            # What the plan's tool delays are measured against (samconfig.toml's local value too).
+            "ToolAnswerTimeoutSeconds": str(TOOL_ANSWER_TIMEOUT_SECONDS),
         }
 
     def drain_timeout(self) -> float:
@@ -115,14 +126,23 @@ class _Cloud:
     api_url: str
     info: dict[str, Any]
     emulator: Emulator
-    stack: Stack
+    stack: Stack  # the hub's
     functions: FunctionHost
+    stacks: tuple[Stack, ...] = ()  # every stack deployed: the hub's, then the tools'
 
     @classmethod
     def of(cls, cloud: LocalCloud) -> _Cloud:
         if cloud.emulator is None or cloud.stack is None or cloud.functions is None:
             raise NotRunning("the local cloud is not running")
-        return cls(cloud.api_url, cloud.info(), cloud.emulator, cloud.stack, cloud.functions)
+        stacks = tuple(cloud.stacks.values())
+        return cls(cloud.api_url, cloud.info(), cloud.emulator, cloud.stack, cloud.functions, stacks)
+
+    def function(self, logical_id: str) -> FunctionSpec:
+        """A function of the hub's stack or of a tool's, by logical id."""
+        for stack in (self.stack, *self.stacks):
+            if logical_id in stack.functions:
+                return stack.function(logical_id)
+        raise KeyError(f"no stack deployed has a function {logical_id}")
 
 
 class Soak:
@@ -163,8 +183,8 @@ class _Run:
         self._actions: list[threading.Thread] = []
         self._rng = random.Random(settings.seed + 1)  # noqa: S311 - timing jitter, not a secret  # nosec B311
         self._injected: Counter[str] = Counter()
-        # message id -> (subscriber, event type, request id) of every message read from the DLQs
-        self._dead_letters: dict[str, tuple[str, str, str]] = {}
+        # message id -> every message read from the DLQs
+        self._dead_letters: dict[str, DeadLetter] = {}
         self._rules: list[tuple[str, FaultRule]] = []  # (fault kind, the rule as the stand-ins hold it)
 
     def execute(self) -> dict[str, Any]:
@@ -224,7 +244,7 @@ class _Run:
                 continue
             rule = dict(request.fault.rule)
             if request.fault.function:
-                rule["function"] = self.cloud.stack.function(request.fault.function).name
+                rule["function"] = self.cloud.function(request.fault.function).name
             self._rules.append((request.fault.kind, self.cloud.emulator.standins.add_rule(rule)))
 
     # -- sending ---------------------------------------------------------------------------------------
@@ -335,7 +355,7 @@ class _Run:
     def _kill_a_busy_worker(self) -> None:
         """Kills a worker that is running an invocation right now, of one of the kill targets."""
         targets = self.settings.kill_targets
-        pools = [self.cloud.functions.pool(self.cloud.stack.function(name).name) for name in targets]
+        pools = [self.cloud.functions.pool(self.cloud.function(name).name) for name in targets]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             for pool in self._rng.sample(pools, len(pools)):
@@ -393,29 +413,38 @@ class _Run:
 
     # -- draining and reading back ----------------------------------------------------------------------
 
-    def _queues(self) -> tuple[list[str], list[str]]:
-        """(subscriber queues, dead-letter queues) of the stack."""
+    def _queues(self) -> Queues:
+        """The stacks' queues, told apart by their redrive policies (a name can be cut short before
+        it says "DeadLetterQueue"), and which dead-letter queues the sweeper reads."""
         sqs = self.cloud.emulator.client("sqs")
         urls = sqs.list_queues(MaxResults=1000).get("QueueUrls", [])
-        dead = [url for url in urls if "DeadLetter" in url.rsplit("/", 1)[-1]]
-        return [url for url in urls if url not in dead], dead
+        by_arn, targets = {}, {}
+        for url in urls:
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "RedrivePolicy"])[
+                "Attributes"
+            ]
+            by_arn[attributes["QueueArn"]] = url
+            if "RedrivePolicy" in attributes:
+                targets[json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"]] = url
+        dead_letters = {
+            by_arn[arn]: _subscriber_of(source) for arn, source in targets.items() if arn in by_arn
+        }
+        sweeper = json.loads(self.cloud.function(SWEEPER).environment.get("DEAD_LETTER_QUEUES", "{}"))
+        swept_names = {_queue_name(url) for url in sweeper.values()}
+        return Queues(
+            subscribers=[url for url in urls if url not in dead_letters],
+            dead_letters=dead_letters,
+            swept={url for url in dead_letters if _queue_name(url) in swept_names},
+        )
 
-    def _read_dead_letters(self, dead_letter_queues: list[str]) -> None:
-        """Takes note of every message in the DLQs (hidden for the rest of the run; still counted)."""
-        sqs = self.cloud.emulator.client("sqs")
-        for url in dead_letter_queues:
-            # <stack>-<subscriber logical id>-<suffix>-DeadLetterQueue-<suffix>
-            subscriber = url.rsplit("/", 1)[-1].split("-")[2]
-            while messages := sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=43_200
-            ).get("Messages", []):
-                for message in messages:
-                    try:
-                        event = json.loads(json.loads(message["Body"])["Message"])
-                        seen = (subscriber, str(event["event_type"]), str(event["request_id"]))
-                    except (ValueError, KeyError, TypeError):
-                        seen = (subscriber, "unreadable", "")
-                    self._dead_letters[message["MessageId"]] = seen
+    def _read_dead_letters(self, queues: Queues) -> None:
+        self._dead_letters.update(peek_dead_letters(self.cloud.emulator.client("sqs"), queues))
+
+    def _dead_lettered(self) -> set[str]:
+        """Requests with a message in a dead-letter queue the sweeper reads (it fails them). A
+        tool's call or answer in a dead-letter queue is a call the run stopped waiting for."""
+        letters = self._dead_letters.values()
+        return {letter.request_id for letter in letters if letter.swept and letter.request_id}
 
     def _in_flight(self, queues: list[str]) -> int:
         sqs = self.cloud.emulator.client("sqs")
@@ -446,20 +475,20 @@ class _Run:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _drain(self, began: float) -> Observed:
-        queues, dead_letter_queues = self._queues()
+        queues = self._queues()
         deadline = time.monotonic() + self.settings.drain_timeout()
         last_report = last_sweep = 0.0
         while True:
             for action in self._actions:
                 action.join(timeout=0)
             pending_actions = any(action.is_alive() for action in self._actions)
-            self._read_dead_letters(dead_letter_queues)
+            self._read_dead_letters(queues)
             statuses = {item["request_id"]["S"]: item["status"]["S"] for item in self._catalog()}
-            dead = {request_id for _, _, request_id in self._dead_letters.values()}
+            dead = self._dead_lettered()
             accepted = self._ledger.accepted.values()
             open_requests = [entry for entry in accepted if statuses.get(entry.request_id) not in TERMINAL]
             waiting = [entry for entry in open_requests if entry.request_id not in dead]
-            in_flight = self._in_flight(queues)
+            in_flight = self._in_flight(queues.subscribers)
             if not open_requests and not in_flight and not pending_actions:
                 break
             if not waiting and not in_flight and not pending_actions and time.monotonic() - last_sweep > 20:
@@ -477,44 +506,47 @@ class _Run:
                     f"{in_flight} messages or executions in flight, {len(dead)} dead-lettered"
                 )
             time.sleep(POLL_SECONDS)
-        return self._observe(queues, dead_letter_queues)
+        return self._observe(queues)
 
     def _sweep(self) -> None:
         """Runs the sweeper as its schedule would."""
-        result = self.cloud.functions.invoke(self.cloud.stack.function(SWEEPER).name, b"{}")
+        result = self.cloud.functions.invoke(self.cloud.function(SWEEPER).name, b"{}")
         if result.function_error is not None:
             raise RuntimeError(f"the sweeper failed: {result.payload.decode(errors='replace')}")
         self._progress(f"soak: swept: {result.payload.decode()}")
 
-    def _express_runs_that_worked(self) -> Counter[str]:
-        """Express runs past their claim, by state machine and request: a duplicate start (a trigger
-        killed after StartExecution) ends at the claim and does no work, so it does not count."""
+    def _runs_that_worked(self) -> tuple[Counter[str], Counter[str]]:
+        """(Express, Standard) runs by state machine and request. An Express run counts once past its
+        claim: a duplicate start (a trigger killed after StartExecution) ends at the claim and does no
+        work. Every Standard run counts (agents, customizations): Step Functions starts one per name,
+        and the name derives from the request, so two would be two names for one request."""
         sfn = self.cloud.emulator.client("stepfunctions")
-        runs: Counter[str] = Counter()
+        express: Counter[str] = Counter()
+        standard: Counter[str] = Counter()
         for machine in sfn.list_state_machines()["stateMachines"]:
-            if machine.get("type") != "EXPRESS":
-                continue
             pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"])
             for execution in (item for page in pages for item in page["executions"]):
                 arn = execution["executionArn"]
-                entered = {
-                    event["stateEnteredEventDetails"]["name"]
-                    for event in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-                    if "stateEnteredEventDetails" in event
-                }
-                if entered - CLAIM_STATES:
-                    request_id = json.loads(sfn.describe_execution(executionArn=arn)["input"])["event"][
-                        "request_id"
-                    ]
-                    runs[f"{machine['name']}:{request_id}"] += 1
-        return runs
+                if machine.get("type") == "EXPRESS":
+                    entered = {
+                        event["stateEnteredEventDetails"]["name"]
+                        for event in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+                        if "stateEnteredEventDetails" in event
+                    }
+                    if not entered - CLAIM_STATES:
+                        continue
+                runs = express if machine.get("type") == "EXPRESS" else standard
+                started_by = json.loads(sfn.describe_execution(executionArn=arn)["input"]).get("event") or {}
+                runs[f"{machine['name']}:{started_by.get('request_id', execution['name'])}"] += 1
+        return express, standard
 
-    def _observe(self, queues: list[str], dead_letter_queues: list[str]) -> Observed:
-        self._read_dead_letters(dead_letter_queues)
+    def _observe(self, queues: Queues) -> Observed:
+        self._read_dead_letters(queues)
         by_marker = {entry.planned.marker: entry for entry in self._ledger.accepted.values()}
         by_id = {entry.request_id: entry for entry in self._ledger.accepted.values()}
         finals: dict[str, Final] = {}
         rows: Counter[str] = Counter()
+        tool_calls: Counter[str] = Counter()
         for item in self._catalog():
             request_id = item["request_id"]["S"]
             body = json.loads(item["body"]["S"])
@@ -528,6 +560,8 @@ class _Run:
             if marker is None and request_id in by_id:
                 marker = by_id[request_id].planned.marker
             rows[marker or ""] += 1
+            if item["pipeline"]["S"] == "agent":
+                tool_calls.update(_tool_calls(body))
         dynamodb = self.cloud.emulator.client("dynamodb")
         turns: Counter[str] = Counter()
         kwargs: dict[str, Any] = {"TableName": self.cloud.stack.outputs["AgentMemoryTable"]}
@@ -537,7 +571,7 @@ class _Run:
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        runs = self._express_runs_that_worked()
+        express, standard = self._runs_that_worked()
         injected = Counter(self._injected)
         for kind, rule in self._rules:
             injected[kind] += rule.hits > 0
@@ -545,11 +579,88 @@ class _Run:
             finals=finals,
             catalog_rows=rows,
             memory_turns=turns,
-            express_runs=runs,
-            dead_lettered={request_id for _, _, request_id in self._dead_letters.values() if request_id},
+            express_runs=express,
+            standard_runs=standard,
+            dead_lettered=self._dead_lettered(),
             dlq_messages=len(self._dead_letters),
             dead_letters=Counter(
-                f"{queue}: {event_type}" for queue, event_type, _ in self._dead_letters.values()
+                f"{letter.subscriber}: {letter.event_type}" for letter in self._dead_letters.values()
             ),
             faults_injected=dict(injected),
+            tool_calls=tool_calls,
         )
+
+
+@dataclass(frozen=True)
+class Queues:
+    subscribers: list[str]  # every queue that is no dead-letter queue (what a function polls)
+    dead_letters: dict[str, str]  # dead-letter queue URL -> the subscriber whose queue it serves
+    swept: set[str]  # the dead-letter queues the sweeper reads: a message there fails its request
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    subscriber: str
+    event_type: str
+    request_id: str
+    swept: bool
+
+
+def peek_dead_letters(sqs: Any, queues: Queues) -> dict[str, DeadLetter]:
+    """Every message in the DLQs, by message id. Each is handed back as soon as its queue is read:
+    the sweeper must find them too (it fails their requests), as a redrive would."""
+    found: dict[str, DeadLetter] = {}
+    for url, subscriber in queues.dead_letters.items():
+        handles: list[str] = []
+        try:
+            while messages := sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=PEEK_SECONDS
+            ).get("Messages", []):
+                for message in messages:
+                    handles.append(message["ReceiptHandle"])
+                    swept = url in queues.swept
+                    found[message["MessageId"]] = _dead_letter(message["Body"], subscriber, swept)
+        finally:
+            for start in range(0, len(handles), 10):
+                entries = [
+                    {"Id": str(number), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for number, handle in enumerate(handles[start : start + 10])
+                ]
+                sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+    return found
+
+
+def _dead_letter(body: str, subscriber: str, swept: bool) -> DeadLetter:
+    try:
+        event = json.loads(json.loads(body)["Message"])
+        return DeadLetter(subscriber, str(event["event_type"]), str(event["request_id"]), swept)
+    except (ValueError, KeyError, TypeError):
+        return DeadLetter(subscriber, "unreadable", "", swept)
+
+
+def _queue_name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _subscriber_of(queue_url: str) -> str:
+    """The subscriber's logical id in a queue's name (<stack>-<Subscriber>-<suffix>-Queue-<suffix>)."""
+    name = _queue_name(queue_url)
+    return next((part for part in name.split("-") if part.endswith("Subscriber")), name)
+
+
+def _tool_calls(body: dict[str, Any]) -> Counter[str]:
+    """An agent's tool calls by tool and how each ended: answered, answered an error, or not
+    answered within the run's wait (from its result's transcript, when the row holds it)."""
+    calls: Counter[str] = Counter()
+    inline = (body.get("result") or {}).get("inline")
+    if inline is None:
+        return calls
+    for call in json.loads(inline).get("transcript") or []:
+        if call.get("outcome") == "success":
+            ended = "answered"
+        elif str(call.get("answer", "")).startswith("The tool did not answer"):
+            ended = "timed out"
+        else:
+            ended = "error"
+        calls[f"{call.get('tool')}: {ended}"] += 1
+    return calls
