@@ -105,11 +105,14 @@ statemachines: $(NODE_STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tools -q
 
+# Both tiers run on two workers (pytest-xdist): each integration worker has its own in-process
+# moto; each e2e worker its own local cloud, and a test file stays on one worker (its fixtures).
+TEST_WORKERS ?= 2
 integration: $(STAMP)
-	$(BIN)/pytest tests/integration -q
+	$(BIN)/pytest tests/integration -q -n $(TEST_WORKERS)
 
 e2e: $(STAMP) browser
-	$(BIN)/pytest tests/e2e -q
+	$(BIN)/pytest tests/e2e -q -n $(TEST_WORKERS) --dist loadfile
 
 # The local console's browser tests drive Debian's Chromium through its chromedriver (a browser
 # that downloads itself cannot work offline). Installed with apt-get when missing, as CI runs as
