@@ -194,11 +194,18 @@ def local_reset(args: argparse.Namespace) -> int:
 
 
 def local_token(args: argparse.Namespace) -> int:
-    from agenthub.local.tokens import LocalTokenError, load_info, user_token
+    from agenthub.local.tokens import LocalTokenError, ensure_user, load_info, user_password, user_token
 
     try:
         info = load_info(state_dir())
-        print(user_token(info, args.user, args.scope or None, state_dir()))
+        if args.password:
+            # The local pool's passwords derive from the state folder's secret (0600): the user is
+            # whoever runs the local cloud, so telling them is no leak.
+            password = user_password(state_dir(), args.user)
+            ensure_user(info, args.user, password)
+            print(password)
+        else:
+            print(user_token(info, args.user, args.scope or None, state_dir()))
     except LocalTokenError as error:
         return _fail(str(error))
     return 0
@@ -507,6 +514,11 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--user", default="developer")
     token.add_argument(
         "--scope", action="append", help="a scope to ask for (repeatable; default: every hub scope)"
+    )
+    token.add_argument(
+        "--password",
+        action="store_true",
+        help="print the user's password instead, for the local sign-in page (`agenthub login --local`)",
     )
     token.set_defaults(run=local_token)
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from agenthub.local.tokens import ensure_user, user_password
+from agenthub.local.tokens import user_password
 from tests.e2e.conftest import Hub
 
 AGENTHUB = [sys.executable, "-m", "agenthub.cli"]
@@ -101,8 +101,11 @@ def person_login(hub: Hub, cli: Cli, username: str) -> subprocess.CompletedProce
             AllowedOAuthFlowsUserPoolClient=True,
             **settings,
         )
-    password = user_password(hub.state_dir, username)
-    ensure_user(hub.info, username, password)
+    # The password a developer gets for the local sign-in page (the user is created on first use).
+    told = cli.run("local", "token", "--user", username, "--password")
+    assert told.returncode == 0, told.stderr
+    password = told.stdout.strip()
+    assert password == user_password(hub.state_dir, username)
     process = subprocess.Popen(
         [*AGENTHUB, "login", "--local", "--no-browser", "--callback-url", callback],
         env=cli.env,
