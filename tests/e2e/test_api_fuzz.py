@@ -36,7 +36,7 @@ def authorization(hub: Hub) -> dict[str, str]:
 
 @SCHEMA.parametrize()
 @settings(
-    max_examples=40,
+    max_examples=25,
     derandomize=True,
     deadline=None,
     suppress_health_check=list(HealthCheck),  # the module's hub and token are shared on purpose

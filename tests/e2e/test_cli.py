@@ -43,6 +43,14 @@ def local_up(state_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     yield from _local_up(state_dir)
 
 
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """One local cloud for the tests that only need one running (each start costs a deploy)."""
+    state = tmp_path_factory.mktemp("running") / "state"
+    for _, url in _local_up(state):
+        yield url, state
+
+
 def _local_up(state_dir: Path, *overrides: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     env = {**os.environ, "AGENTHUB_STATE_DIR": str(state_dir)}
     extra = ["--parameter-overrides", *overrides] if overrides else []
@@ -94,10 +102,8 @@ def test_local_up_prints_ready_writes_its_state_and_serves_tokens(
     assert not (state_dir / "local.json").exists()
 
 
-def test_a_token_for_a_reader_has_only_the_read_scope(
-    local_up: tuple[subprocess.Popen[str], str], state_dir: Path
-) -> None:
-    _, url = local_up
+def test_a_token_for_a_reader_has_only_the_read_scope(running: tuple[str, Path]) -> None:
+    url, state_dir = running
     token = run(
         ["local", "token", "--user", "reader", "--scope", "hub/requests.read"], state_dir
     ).stdout.strip()
@@ -112,9 +118,8 @@ def test_a_token_for_a_reader_has_only_the_read_scope(
     assert response.status_code == 403
 
 
-def test_a_second_local_cloud_on_the_same_state_is_refused(
-    local_up: tuple[subprocess.Popen[str], str], state_dir: Path
-) -> None:
+def test_a_second_local_cloud_on_the_same_state_is_refused(running: tuple[str, Path]) -> None:
+    _, state_dir = running
     result = run(["local", "up", "--port", str(free_port())], state_dir)
 
     assert result.returncode == 2
