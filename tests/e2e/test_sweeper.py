@@ -101,7 +101,14 @@ def test_every_request_whose_message_is_dead_lettered_ends_failed_naming_who_cou
     # every hub envelope carries.
     core_writer_caller = hub.client(f"sweeper-core-writer-{word}")
     stuck, faults = {}, {}
-    for queue, (function, body) in requests.items():
+    # The core writer's request goes last, once the core writer has recorded the others: a failing
+    # batch fails every message in it, so theirs could otherwise be dead-lettered beside it.
+    order = [queue for queue in requests if queue != "CoreWriterSubscriber"] + ["CoreWriterSubscriber"]
+    for queue in order:
+        function, body = requests[queue]
+        if queue == "CoreWriterSubscriber":
+            for request_id in stuck.values():
+                wait_for(lambda request_id=request_id: client.get(request_id).body["history"] != [])
         caller = core_writer_caller if queue == "CoreWriterSubscriber" else client
         marker = body["input"].get("text") or body["input"].get("prompt") or f"{word}-e"
         faults[queue] = hub.fault(
