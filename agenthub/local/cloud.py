@@ -36,6 +36,7 @@ from agenthub.local.creators import DELETERS, is_custom_resource
 from agenthub.local.deploy import Deployer, DeploymentError, Stack
 from agenthub.local.emulator import Emulator, bind
 from agenthub.local.functions import FunctionHost
+from agenthub.local.invoke import running_cloud
 from agenthub.local.pollers import SqsPoller
 from agenthub.local.sample_events import resource_table
 from agenthub.local.scheduler import Scheduler, schedules_of
@@ -104,19 +105,6 @@ def custom_resource_responses_bucket(region: str) -> str:
     return f"cloudformation-custom-resource-response-{region.replace('-', '')}"
 
 
-def already_running(state_dir: Path) -> dict[str, Any] | None:
-    """The state of a local cloud still running from `state_dir`, if there is one."""
-    state = state_dir / "local.json"
-    if not state.exists():
-        return None
-    info: dict[str, Any] = json.loads(state.read_text())
-    try:
-        os.kill(int(info["pid"]), 0)
-    except (OSError, KeyError, ValueError):
-        return None  # left behind by a process that is gone
-    return info if int(info["pid"]) != os.getpid() else None
-
-
 class NotRunning(RuntimeError):
     """The local cloud was asked for something before start() or after stop()."""
 
@@ -143,7 +131,7 @@ class LocalCloud:
 
     def start(self) -> LocalCloud:
         config = self.config
-        running = already_running(config.state_dir)
+        running = running_cloud(config.state_dir)
         if running:
             raise LocalCloudError(
                 f"a local cloud is already running (process {running['pid']}, {running['api_url']}); "

@@ -238,7 +238,8 @@ def invoke(
 
 
 def running_cloud(state_dir: Path) -> dict[str, Any] | None:
-    """The local.json of the local cloud running from `state_dir`, if its process is alive."""
+    """The local.json of the local cloud running from `state_dir`, if its process is alive (and is
+    not this one: a cloud starting over its own state file is not "already running")."""
     import os
 
     state = state_dir / "local.json"
@@ -249,4 +250,4 @@ def running_cloud(state_dir: Path) -> dict[str, Any] | None:
         os.kill(int(info["pid"]), 0)
     except (OSError, KeyError, ValueError):
         return None  # left behind by a process that is gone
-    return info
+    return info if int(info["pid"]) != os.getpid() else None
