@@ -35,10 +35,16 @@ SCHEME = "cognito"
 _REF = "#/components/schemas/"
 ERROR = {
     "type": "object",
-    "description": "Every error: what went wrong, and for a refused body or parameter which field and why.",
+    "description": "Every error: what went wrong, for a refused body or parameter which field and why, "
+    "and for a fault of the service (500) the id its log carries.",
     "required": ["message"],
     "properties": {
         "message": {"type": "string"},
+        "error_id": {
+            "type": "string",
+            "format": "uuid",
+            "description": "With a 500 only: the service's log carries this id; quote it when reporting.",
+        },
         "errors": {
             "type": "array",
             "items": {
@@ -254,13 +260,19 @@ def _ok(description: str, schema: str, headers: dict[str, Any] | None = None) ->
     return answer
 
 
-# What every route can answer: API Gateway's authorizer, its stage throttle, an unusable dependency.
+# What every route can answer: API Gateway's authorizer, its stage throttle, a fault of the
+# service's own (front_door.app._internal_error), a dependency that cannot answer now.
 COMMON = {
     "401": _error("No token, or an expired or forged one (API Gateway's Cognito authorizer)."),
     "403": _error("The token lacks the route's scope."),
     "429": _error("Over the stage's throttle.", _RETRY_AFTER),
+    "500": _error(
+        "A fault of the service, not of the request (a permission, a resource or a call of its own is "
+        "wrong): retrying will not help until it is fixed. The body's `error_id` is in the service's log."
+    ),
     "503": _error(
-        "A dependency (the dedupe table, the hub, the catalog) cannot be used now; retry.", _RETRY_AFTER
+        "A dependency is throttled or unavailable for now (nothing was accepted): retry after Retry-After.",
+        _RETRY_AFTER,
     ),
 }
 _BAD = _error("Malformed JSON, a wrong Content-Type, or a field the API refuses (named in `errors`).")

@@ -5,11 +5,12 @@
 
 import json
 import re
+import uuid
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, UnauthorizedError
+from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, ServiceError, UnauthorizedError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -31,6 +32,7 @@ from front_door.requests import (
     RequestNotFound,
     RequestService,
 )
+from shared.aws import error_code, worth_retrying
 from shared.config import load_settings
 from shared.observability import logger, metrics, tracer
 
@@ -44,6 +46,16 @@ RETRY_AFTER_SECONDS = "2"
 MAX_JSON_DEPTH = 32
 WRITE_SCOPE = "hub/requests.write"
 READ_SCOPE = "hub/requests.read"
+# What the front door counts when it cannot answer (namespace AgentHub, dimension service=front-door):
+# a dependency that may answer a retry (503), one that refused a call no retry mends (500: this
+# stack's permissions, resources or calls are wrong), and a fault of the front door itself (500).
+DEPENDENCY_UNAVAILABLE = "DependencyUnavailable"
+DEPENDENCY_MISCONFIGURED = "DependencyMisconfigured"
+UNEXPECTED_ERRORS = "UnexpectedErrors"
+INTERNAL_ERROR_MESSAGE = (
+    "the request failed because of a fault in this service, not in the request; "
+    "quote the error_id when reporting it"
+)
 
 app = APIGatewayRestResolver(enable_validation=True)
 
@@ -53,11 +65,16 @@ def service() -> RequestService:
     return RequestService.from_environment(load_settings(FrontDoorSettings))
 
 
-def error_body(message: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """Every error the front door answers: `{"message", "errors": [{"field", "problem"}]}`."""
+def error_body(
+    message: str, errors: list[dict[str, str]] | None = None, error_id: str | None = None
+) -> dict[str, Any]:
+    """Every error the front door answers: `{"message", "errors": [{"field", "problem"}]}`, and for
+    a fault of its own `error_id`, which its log line carries too."""
     body: dict[str, Any] = {"message": message}
     if errors:
         body["errors"] = errors
+    if error_id:
+        body["error_id"] = error_id
     return body
 
 
@@ -255,35 +272,75 @@ def _in_progress(_error: IdempotencyAlreadyInProgressError) -> Response[Any]:
 
 
 @app.exception_handler(IdempotencyInconsistentStateError)
+def _dedupe_raced(error: IdempotencyInconsistentStateError) -> Response[Any]:
+    # Another request changed the key's record between Powertools' write and read, through all of
+    # Powertools' own retries: a race a later attempt does not meet.
+    return _retry_later(error)
+
+
 @app.exception_handler(IdempotencyPersistenceLayerError)
-def _dedupe_unavailable(error: Exception) -> Response[Any]:
-    logger.exception("dedupe store unavailable", extra={"error": str(error)})
-    metrics.add_metric(name="DedupeStoreUnavailable", unit=MetricUnit.Count, value=1)
-    return error_response(
-        503,
-        "the request could not be accepted right now; retry",
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
+def _dedupe_failed(error: IdempotencyPersistenceLayerError) -> Response[Any]:
+    # Powertools wraps whatever its table answered: the answer is the cause's.
+    return _failed_call(error.__cause__ or error)
 
 
 @app.exception_handler(ClientError)
 @app.exception_handler(BotoCoreError)
-def _dependency_unavailable(error: Exception) -> Response[Any]:
+def _dependency_failed(error: Exception) -> Response[Any]:
     # The idempotency record was released when the call failed, so a retry is accepted exactly once.
-    logger.exception("dependency call failed", extra={"error": str(error)})
-    metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
-    return error_response(
-        503,
-        "the request could not be accepted right now; retry",
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
+    return _failed_call(error)
 
 
 @app.exception_handler(CatalogBusy)
 def _catalog_busy(error: CatalogBusy) -> Response[Any]:
-    logger.warning("catalog busy", extra={"error": str(error)})
+    return _retry_later(error)
+
+
+@app.exception_handler(Exception)
+def _unexpected(error: Exception) -> Response[Any]:
+    if isinstance(error, ServiceError):
+        raise error  # Powertools' own 401, 403 and 404: it answers them itself
+    return _internal_error(error, UNEXPECTED_ERRORS)
+
+
+def _failed_call(error: BaseException) -> Response[Any]:
+    if worth_retrying(error):
+        return _retry_later(error)
+    if isinstance(error, ClientError | BotoCoreError):
+        return _internal_error(error, DEPENDENCY_MISCONFIGURED)
+    return _internal_error(error, UNEXPECTED_ERRORS)
+
+
+def _retry_later(error: BaseException) -> Response[Any]:
+    """503 with Retry-After: throttled, a dependency's 5xx, the network, a race."""
+    logger.warning(
+        "a dependency is unavailable; answered 503",
+        extra={"error_code": error_code(error), "error": str(error)},
+        exc_info=error,
+    )
+    metrics.add_metric(name=DEPENDENCY_UNAVAILABLE, unit=MetricUnit.Count, value=1)
     return error_response(
-        503, "the list could not be read right now; retry", headers={"Retry-After": RETRY_AFTER_SECONDS}
+        503,
+        "the service cannot answer right now; retry after Retry-After seconds",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def _internal_error(error: BaseException, metric: str) -> Response[Any]:
+    """500 with an error id: this stack's own fault, which a retry does not mend. What failed (the
+    AWS error, with the names of this stack's resources) goes to the log under that id, never to the
+    caller (docs/reliability.md #33)."""
+    error_id = str(uuid.uuid4())
+    logger.error(
+        "the request failed on a fault of this service; answered 500",
+        extra={"error_id": error_id, "error_code": error_code(error), "error": str(error), "metric": metric},
+        exc_info=error,
+    )
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=500,
+        content_type="application/json",
+        body=error_body(INTERNAL_ERROR_MESSAGE, error_id=error_id),
     )
 
 

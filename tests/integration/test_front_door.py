@@ -1,6 +1,6 @@
 """Front door against the template's own tables and topic (moto).
 
-docs/reliability.md cases 1-7, 9, 11-13, 31 and 32.
+docs/reliability.md cases 1-7, 9, 11-13, 31, 32 and 33.
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ import base64
 import json
 import threading
 import time
+import uuid
 from datetime import datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from agenthub.local.deploy import Stack
 from tests.support.events import api_event
@@ -366,8 +368,47 @@ def test_a_token_without_the_write_scope_is_403_and_runs_nothing(
     assert client("dynamodb").scan(TableName=stack.ref("IdempotencyTable"))["Count"] == 0
 
 
+def log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The function's log lines as CloudWatch Logs gets them: its records, through its own formatter."""
+    from shared.observability import logger
+
+    formatter = logger.registered_formatter
+    return [json.loads(formatter.format(record)) for record in caplog.records if record.name == logger.name]
+
+
+def counted(captured: pytest.CaptureFixture[str]) -> set[str]:
+    """The metrics the function emitted since the last look: the EMF documents it printed."""
+    return {
+        metric["Name"]
+        for line in captured.readouterr().out.splitlines()
+        if line.startswith('{"_aws"')
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+
+
+# A dependency that may answer a later attempt: throttled (by botocore's own throttling codes, by
+# SNS's documented ones, by HTTP 429), a 5xx, or the network.
+RETRYABLE_PUBLISH_FAULTS = [
+    pytest.param("Throttled", 429, id="sns-throttled"),
+    pytest.param("KMSThrottling", 400, id="sns-kms-throttled"),
+    pytest.param("InternalError", 500, id="sns-internal-error"),
+    pytest.param(
+        EndpointConnectionError(endpoint_url="https://sns.us-east-1.amazonaws.com"), 0, id="no-route"
+    ),
+    pytest.param(ReadTimeoutError(endpoint_url="https://sns.us-east-1.amazonaws.com"), 0, id="read-timeout"),
+]
+# A dependency that refused for good: the stack's own permissions, resources or calls are wrong.
+FINAL_PUBLISH_FAULTS = [
+    pytest.param("AuthorizationError", 403, id="sns-access-denied"),
+    pytest.param("NotFound", 404, id="sns-no-such-topic"),
+    pytest.param("KMSDisabled", 400, id="sns-key-disabled"),
+    pytest.param("InvalidParameter", 400, id="sns-invalid-call"),
+]
+
+
 def test_a_throttled_dedupe_table_is_503_and_publishes_nothing(
-    stack: Stack, functions: FunctionRunner
+    stack: Stack, functions: FunctionRunner, capsys: pytest.CaptureFixture[str]
 ) -> None:
     functions.activate("FrontDoorFunction")
     from shared import aws
@@ -378,25 +419,147 @@ def test_a_throttled_dedupe_table_is_503_and_publishes_nothing(
     assert fault.failures >= 1
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "2"
+    assert "error_id" not in body(response)
+    assert counted(capsys) == {"DependencyUnavailable"}
     assert accepted_events(stack) == []
 
 
-def test_a_failed_publish_releases_the_key_and_the_retry_is_accepted_exactly_once(
-    stack: Stack, functions: FunctionRunner
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [
+        pytest.param(
+            ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"), 0, id="timeout"
+        ),
+        pytest.param("AccessDeniedException", 400, id="access-denied"),
+        pytest.param("ResourceNotFoundException", 400, id="no-such-table"),
+    ],
+)
+def test_a_dedupe_table_that_fails_is_answered_by_its_cause_and_nothing_is_published(
+    stack: Stack, functions: FunctionRunner, fault: str | Exception, status: int
+) -> None:
+    """Powertools wraps the table's answer in IdempotencyPersistenceLayerError; the cause decides."""
+    functions.activate("FrontDoorFunction")
+    from shared import aws
+
+    with failing(aws.dynamodb(), "PutItem", fault, status=status or 400):
+        response = submit(functions, api_event(SUBMIT_PREPROCESS))
+    retried = submit(functions, api_event(SUBMIT_PREPROCESS))
+
+    if isinstance(fault, Exception):
+        assert response["statusCode"] == 503
+        assert response["headers"]["Retry-After"] == "2"
+    else:
+        assert response["statusCode"] == 500
+        assert set(body(response)) == {"message", "error_id"}
+        assert "Retry-After" not in response["headers"]
+    assert retried["statusCode"] == 202
+    assert len(accepted_events(stack)) == 1
+
+
+@pytest.mark.parametrize(("fault", "status"), RETRYABLE_PUBLISH_FAULTS)
+def test_a_publish_that_may_pass_later_is_503_the_key_is_released_and_the_retry_is_accepted_once(
+    stack: Stack,
+    functions: FunctionRunner,
+    capsys: pytest.CaptureFixture[str],
+    fault: str | Exception,
+    status: int,
 ) -> None:
     functions.activate("FrontDoorFunction")
     from shared import aws
 
-    with failing(aws.sns(), "Publish", "KMSThrottlingException", times=1):
+    with failing(aws.sns(), "Publish", fault, status=status or 400, times=1):
         failed = submit(functions, api_event(SUBMIT_PREPROCESS))
+    metrics = counted(capsys)
     retried = submit(functions, api_event(SUBMIT_PREPROCESS))
     replayed = submit(functions, api_event(SUBMIT_PREPROCESS))
 
     assert failed["statusCode"] == 503
+    assert failed["headers"]["Retry-After"] == "2"
+    assert body(failed) == {"message": "the service cannot answer right now; retry after Retry-After seconds"}
+    assert metrics == {"DependencyUnavailable"}
     assert retried["statusCode"] == 202
     assert "Idempotency-Replayed" not in retried["headers"]
     assert replayed["headers"]["Idempotency-Replayed"] == "true"
     assert len(accepted_events(stack)) == 1
+
+
+@pytest.mark.parametrize(("fault", "status"), FINAL_PUBLISH_FAULTS)
+def test_a_publish_refused_for_good_is_500_with_an_error_id_the_log_carries_and_the_key_is_released(
+    stack: Stack,
+    functions: FunctionRunner,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    fault: str,
+    status: int,
+) -> None:
+    functions.activate("FrontDoorFunction")
+    from shared import aws
+
+    with failing(aws.sns(), "Publish", fault, status=status, times=1):
+        failed = submit(functions, api_event(SUBMIT_PREPROCESS))
+    metrics = counted(capsys)
+    # The operator mends the permission (here: the fault is gone); the caller sends it again.
+    retried = submit(functions, api_event(SUBMIT_PREPROCESS))
+    replayed = submit(functions, api_event(SUBMIT_PREPROCESS))
+
+    assert failed["statusCode"] == 500
+    answer = body(failed)
+    assert set(answer) == {"message", "error_id"}
+    assert "fault in this service" in answer["message"]
+    error_id = str(uuid.UUID(answer["error_id"]))
+    assert "Retry-After" not in failed["headers"]
+    # Nothing of the stack in the answer: no topic, no ARN, no error code, no trace.
+    for internal in (stack.ref("AgentCoreTopic"), "arn:", fault, "Traceback", "sns"):
+        assert internal not in failed["body"], internal
+    (logged,) = [line for line in log_lines(caplog) if line.get("error_id") == error_id]
+    assert logged["level"] == "ERROR"
+    assert logged["error_code"] == fault
+    assert "Traceback" in logged["exception"]
+    assert metrics == {"DependencyMisconfigured"}
+    # The idempotency record was released: the retry is accepted, once.
+    assert retried["statusCode"] == 202
+    assert "Idempotency-Replayed" not in retried["headers"]
+    assert replayed["headers"]["Idempotency-Replayed"] == "true"
+    assert len(accepted_events(stack)) == 1
+
+
+def test_every_500_has_its_own_error_id(stack: Stack, functions: FunctionRunner) -> None:
+    functions.activate("FrontDoorFunction")
+    from shared import aws
+
+    with failing(aws.sns(), "Publish", "AuthorizationError", status=403):
+        answers = [body(submit(functions, api_event(SUBMIT_PREPROCESS)))["error_id"] for _ in range(3)]
+
+    assert len(set(answers)) == 3
+    assert accepted_events(stack) == []
+
+
+def test_a_fault_of_the_front_doors_own_is_500_with_an_error_id_not_a_crash(
+    stack: Stack,
+    functions: FunctionRunner,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    functions.activate("FrontDoorFunction")
+    from front_door import app
+
+    listings = app.service().listings
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise KeyError("a bug")
+
+    listings.page = broken  # type: ignore[method-assign]
+    try:
+        response = submit(functions, list_event("ada"))
+    finally:
+        del listings.page
+
+    assert response["statusCode"] == 500
+    error_id = body(response)["error_id"]
+    assert "a bug" not in response["body"]
+    (logged,) = [line for line in log_lines(caplog) if line.get("error_id") == error_id]
+    assert logged["error_code"] == "KeyError"
+    assert counted(capsys) == {"UnexpectedErrors"}
 
 
 def test_a_crash_after_publishing_gives_the_retry_the_same_request_id(
