@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, ServiceError, UnauthorizedError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -240,6 +243,15 @@ def _not_text(error: UnicodeDecodeError) -> Response[Any]:
     # API Gateway hands a body that is not UTF-8 over base64-encoded; the request validator
     # refuses it first, so this is for routes and deployments without one.
     return error_response(400, "the request is invalid", [{"field": "body", "problem": "is not UTF-8 text"}])
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _not_json(_error: RequestUnsupportedContentType) -> Response[Any]:
+    # A Content-Type `rejected_before_routing` lets through but Powertools' body parser does not
+    # read as JSON (it matches `application/json` case-sensitively, before any parameters).
+    return error_response(
+        400, "the request is invalid", [{"field": "body", "problem": "Content-Type must be application/json"}]
+    )
 
 
 @app.exception_handler(InvalidRequest)
