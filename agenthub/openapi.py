@@ -275,7 +275,12 @@ COMMON = {
         _RETRY_AFTER,
     ),
 }
-_BAD = _error("Malformed JSON, a wrong Content-Type, or a field the API refuses (named in `errors`).")
+_UNKNOWN_QUERY = "a query parameter the route does not take (each named in `errors`, with those it takes)"
+_QUERY_REFUSED = _error("A query parameter the route does not take (named in `errors`, with those it takes).")
+_BAD = _error(
+    "Malformed JSON, a wrong Content-Type, a field the API refuses, or a query parameter the route "
+    "does not take (named in `errors`)."
+)
 _TOO_LARGE = _error("The body is over the API's limit (1 MiB).")
 _NOT_FOUND = _error("No such request for this caller (another caller's request is not found either).")
 
@@ -299,16 +304,19 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("get", "/v1/requests"): {
         "200": _ok("The caller's requests, newest first, a page at a time.", "RequestList"),
-        "400": _error("A parameter out of range, or a cursor this API did not give this caller."),
+        "400": _error(
+            "A parameter out of range; a cursor this API did not give this caller, or one over a day old; "
+            f"or {_UNKNOWN_QUERY}."
+        ),
     },
     ("get", "/v1/requests/{request_id}"): {
         "200": _ok("The request's status, result or error, progress and history.", "RequestView"),
-        "400": _error("Not a request id."),
+        "400": _error(f"Not a request id, or {_UNKNOWN_QUERY}."),
         "404": _NOT_FOUND,
     },
     ("post", "/v1/requests/{request_id}/cancel"): {
         "202": _ok("The pipeline was asked to stop; the request ends CANCELLED.", "Cancelling"),
-        "400": _error("Not a request id, or a body that is not JSON."),
+        "400": _error(f"Not a request id, a body that is not JSON, or {_UNKNOWN_QUERY}."),
         "404": _NOT_FOUND,
         "409": _error("The request has already ended."),
         "413": _TOO_LARGE,
@@ -318,9 +326,18 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
         "400": _BAD,
         "413": _TOO_LARGE,
     },
-    ("get", "/v1/datasets"): {"200": _ok("The caller's uploaded datasets, newest first.", "DatasetList")},
-    ("get", "/v1/tools"): {"200": _ok("The tools an agent may use now.", "ToolList")},
-    ("get", "/v1/models"): {"200": _ok("The caller's customized models.", "ModelList")},
+    ("get", "/v1/datasets"): {
+        "200": _ok("The caller's uploaded datasets, newest first.", "DatasetList"),
+        "400": _QUERY_REFUSED,
+    },
+    ("get", "/v1/tools"): {
+        "200": _ok("The tools an agent may use now.", "ToolList"),
+        "400": _QUERY_REFUSED,
+    },
+    ("get", "/v1/models"): {
+        "200": _ok("The caller's customized models.", "ModelList"),
+        "400": _QUERY_REFUSED,
+    },
 }
 
 

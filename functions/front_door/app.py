@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, ServiceError, UnauthorizedError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -61,6 +62,36 @@ INTERNAL_ERROR_MESSAGE = (
 )
 
 app = APIGatewayRestResolver(enable_validation=True)
+
+
+def unknown_query_parameters() -> list[dict[str, str]]:
+    """The query parameters of this call that its route does not take, each named, as a request
+    body's unknown fields are: a misspelt filter (`?stauts=FAILED`) is refused, never ignored."""
+    event = app.current_event
+    given = {*(event.query_string_parameters or {}), *(event.multi_value_query_string_parameters or {})}
+    # The route's declared `Query()` parameters, as Powertools' validation middleware reads them
+    # (aws_lambda_powertools/event_handler/middlewares/openapi_validation.py), so the list is the one
+    # the OpenAPI document shows.
+    route = app.context.get("_route")
+    known = sorted(field.alias for field in route.dependant.query_params) if route else []
+    takes = f"this route takes {', '.join(known)}" if known else "this route takes no query parameters"
+    return [
+        {"field": name, "problem": f"is not a query parameter of this route; {takes}"}
+        for name in sorted(given - set(known))
+    ]
+
+
+def _refuse_unknown_query_parameters(
+    resolver: APIGatewayRestResolver, next_middleware: NextMiddleware
+) -> Response[Any]:
+    # Runs after Powertools' validation; a call that also fails it hears of both (`_invalid_request`).
+    problems = unknown_query_parameters()
+    if problems:
+        return error_response(400, "the request is invalid", problems)
+    return next_middleware(resolver)
+
+
+app.use(middlewares=[_refuse_unknown_query_parameters])
 
 
 @cache
@@ -169,7 +200,10 @@ def list_requests(
     limit: Annotated[int, Query(ge=1, le=100, description="At most this many requests.")] = 20,
     cursor: Annotated[
         str | None,
-        Query(max_length=1024, description="The `next_cursor` of the previous page, as it was returned."),
+        Query(
+            max_length=1024,
+            description="The `next_cursor` of the previous page, as it was returned, within a day.",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     subject = caller(READ_SCOPE)
@@ -231,11 +265,14 @@ def _invalid_request(error: RequestValidationError) -> Response[Any]:
             continue
         if location[:1] == ["header"]:
             location = [f"header {location[1] if len(location) > 1 else ''}".strip()]
+        # A query parameter by the name the caller wrote, as `cursor` and unknown parameters are.
+        if location[:1] == ["query"]:
+            location = location[1:]
         # A discriminated union puts the chosen variant's tag first in the path: drop it.
         if len(location) > 1 and location[0] in PIPELINES:
             location = location[1:]
         problems.append({"field": ".".join(location) or "body", "problem": issue.get("msg", "is invalid")})
-    return error_response(400, "the request is invalid", problems)
+    return error_response(400, "the request is invalid", problems + unknown_query_parameters())
 
 
 @app.exception_handler(UnicodeDecodeError)

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agenthub.local.deploy import Stack
 from tests.support.events import api_event
@@ -675,17 +677,172 @@ def test_the_request_list_filters_by_pipeline_and_status(stack: Stack, functions
     assert invoke["next_cursor"] is not None
 
 
+def dedupe_items(stack: Stack) -> int:
+    return int(client("dynamodb").scan(TableName=stack.ref("IdempotencyTable"))["Count"])
+
+
 def test_a_cursor_from_another_caller_or_made_up_is_400(stack: Stack, functions: FunctionRunner) -> None:
     _catalog_rows(stack, "grace", 3)
     graces = body(submit(functions, list_event("grace", limit="1")))["next_cursor"]
+    # What the API's cursors were before it issued them: the index key, readable and rewritable.
+    made_up_key = base64.urlsafe_b64encode(
+        json.dumps(
+            {
+                "subject": "ada",
+                "created_at": "2026-11-25T10:01:00+00:00",
+                "pk": "REQUEST#grace-001",
+                "sk": "REQUEST",
+            }
+        ).encode()
+    ).decode()
 
     stolen = submit(functions, list_event("ada", cursor=graces))
     made_up = submit(functions, list_event("ada", cursor="bm90IGEgY3Vyc29y"))
+    well_formed = submit(functions, list_event("ada", cursor=made_up_key))
     unknown_status = submit(functions, list_event("ada", status="LOST"))
 
     assert graces is not None
-    assert stolen["statusCode"] == 400
-    assert body(stolen)["errors"][0]["field"] == "cursor"
-    assert made_up["statusCode"] == 400
+    for refused in (stolen, made_up, well_formed):
+        assert refused["statusCode"] == 400
+        assert [error["field"] for error in body(refused)["errors"]] == ["cursor"]
+        assert "start from the first page" in body(refused)["errors"][0]["problem"]
     assert unknown_status["statusCode"] == 400
-    assert body(unknown_status)["errors"][0]["field"] == "query.status"
+    assert body(unknown_status)["errors"][0]["field"] == "status"
+
+
+def test_a_cursor_changed_cut_short_or_past_its_day_is_400_and_an_issued_one_still_works(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    ids = _catalog_rows(stack, "ada", 3)
+    cursor = body(submit(functions, list_event("ada", limit="1")))["next_cursor"]
+    changed = cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
+
+    answers = {
+        "changed": submit(functions, list_event("ada", limit="1", cursor=changed)),
+        "cut short": submit(functions, list_event("ada", limit="1", cursor=cursor[:-4])),
+        "empty": submit(functions, list_event("ada", limit="1", cursor="")),
+    }
+    issued = submit(functions, list_event("ada", limit="1", cursor=cursor))
+    expire_dedupe_records(stack)  # a day later
+    expired = submit(functions, list_event("ada", limit="1", cursor=cursor))
+
+    for name, answer in answers.items():
+        assert answer["statusCode"] == 400, name
+        assert [error["field"] for error in body(answer)["errors"]] == ["cursor"], name
+    assert issued["statusCode"] == 200
+    assert [item["request_id"] for item in body(issued)["requests"]] == [ids[1]]
+    assert expired["statusCode"] == 400
+    assert body(expired)["errors"][0]["field"] == "cursor"
+    # The cursor stands for the catalog's key without carrying it, in any encoding.
+    decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    assert b"REQUEST" not in decoded
+    assert "REQUEST" not in cursor
+
+
+ANY_CURSOR = st.one_of(
+    st.text(max_size=200),
+    # base64url of anything, as an issued cursor looks: most of what a forger would try
+    st.binary(min_size=1, max_size=120).map(lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("=")),
+)
+
+
+@settings(
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(cursor=ANY_CURSOR)
+def test_any_cursor_this_api_did_not_issue_is_400_naming_the_cursor_and_reads_nothing(
+    stack: Stack, functions: FunctionRunner, cursor: str
+) -> None:
+    before = dedupe_items(stack)
+
+    answer = submit(functions, list_event("ada", cursor=cursor))
+
+    assert answer["statusCode"] == 400, answer["body"]
+    assert [error["field"] for error in body(answer)["errors"]] == ["cursor"]
+    assert "requests" not in body(answer)
+    assert dedupe_items(stack) == before
+
+
+def get_event(
+    path: str, query: dict[str, str], path_parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    event = list_event("ada", **query)
+    resource = path
+    for name, value in (path_parameters or {}).items():
+        resource = resource.replace(value, "{" + name + "}")
+    event.update({"resource": resource, "path": path, "pathParameters": path_parameters})
+    event["requestContext"]["path"] = f"/prod{path}"
+    return event
+
+
+# Every GET route, with the query parameters it takes.
+GET_ROUTES = {
+    "/v1/requests": ["cursor", "limit", "pipeline", "status"],
+    "/v1/requests/some-request": [],
+    "/v1/datasets": [],
+    "/v1/tools": [],
+    "/v1/models": [],
+}
+QUERY_NAMES = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=24
+).filter(lambda name: name not in GET_ROUTES["/v1/requests"])
+
+
+@settings(
+    max_examples=80,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    route=st.sampled_from(sorted(GET_ROUTES)),
+    unknown=st.dictionaries(QUERY_NAMES, st.text(max_size=20), min_size=1, max_size=3),
+    known=st.dictionaries(st.sampled_from(["limit", "pipeline"]), st.just("2"), max_size=1),
+)
+def test_any_query_parameter_a_get_route_does_not_take_is_400_naming_it_and_those_it_takes(
+    stack: Stack,
+    functions: FunctionRunner,
+    route: str,
+    unknown: dict[str, str],
+    known: dict[str, str],
+) -> None:
+    takes = GET_ROUTES[route]
+    query = {**(known if takes else {}), **unknown}
+    path_parameters = {"request_id": "some-request"} if route.count("/") == 3 else None
+    before = dedupe_items(stack)
+
+    answer = submit(functions, get_event(route, query, path_parameters))
+
+    assert answer["statusCode"] == 400, answer["body"]
+    problems = body(answer)["errors"]
+    # Each unknown one named; a known one with a bad value ("pipeline=2") named too.
+    named = {problem["field"] for problem in problems}
+    assert set(unknown) <= named <= set(unknown) | {"pipeline"}
+    for problem in problems:
+        if problem["field"] in unknown:
+            assert problem["problem"].endswith(
+                f"this route takes {', '.join(takes)}" if takes else "this route takes no query parameters"
+            )
+    assert "requests" not in body(answer)
+    assert dedupe_items(stack) == before
+
+
+def test_a_misspelt_filter_is_refused_not_ignored(stack: Stack, functions: FunctionRunner) -> None:
+    _catalog_rows(stack, "ada", 6)
+
+    answer = submit(functions, list_event("ada", stauts="FAILED"))
+    both = submit(functions, list_event("ada", stauts="FAILED", limit="0"))
+
+    assert answer["statusCode"] == 400
+    assert body(answer)["errors"] == [
+        {
+            "field": "stauts",
+            "problem": "is not a query parameter of this route; "
+            "this route takes cursor, limit, pipeline, status",
+        }
+    ]
+    assert both["statusCode"] == 400
+    assert [error["field"] for error in body(both)["errors"]] == ["limit", "stauts"]

@@ -27,7 +27,7 @@ def test_every_operation_names_its_scope_its_answers_and_one_error_shape() -> No
             scope = "hub/requests.write" if method == "post" else "hub/requests.read"
             assert security == {"cognito": [scope]}, (method, path)
             statuses = set(operation["responses"])
-            assert {"401", "403", "429", "500", "503"} <= statuses, (method, path)
+            assert {"400", "401", "403", "429", "500", "503"} <= statuses, (method, path)
             assert statuses & {"200", "201", "202"}, (method, path)
             for status, answer in operation["responses"].items():
                 if status.startswith(("4", "5")):
