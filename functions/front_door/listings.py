@@ -61,11 +61,13 @@ class Cursors:
     Secrets Manager secret, or a KMS HMAC key at $1 a month), one more resource to keep, rotate and
     create in the local cloud (whose deployer makes neither), and the signed key would still travel
     to the caller. Encrypting it under the hub key (KMS Encrypt) needs no new resource, but KMS
-    answers a cursor from another key AccessDenied, as it answers a missing permission, so a
-    foreign cursor could not be told from the stack's own fault. A stored one needs nothing the
-    stack lacks: one small write for each page that has a next one, and one consistent read for
-    each page asked for by cursor, in a table the front door already uses; DynamoDB's TTL removes
-    them.
+    answers a cursor made under a key of another account AccessDeniedException (moto: one of any
+    other key), as it answers a missing permission, so a foreign cursor could not be told from the
+    stack's own fault:
+    https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html#API_Decrypt_Errors
+    A stored one needs nothing the stack lacks: one small write for each page that has a next
+    one, and one consistent read for each page asked for by cursor, in a table the front door
+    already uses; DynamoDB's TTL removes them.
     """
 
     def __init__(self, table: str, dynamodb: DynamoDBClient) -> None:
