@@ -35,10 +35,16 @@ SCHEME = "cognito"
 _REF = "#/components/schemas/"
 ERROR = {
     "type": "object",
-    "description": "Every error: what went wrong, and for a refused body or parameter which field and why.",
+    "description": "Every error: what went wrong, for a refused body or parameter which field and why, "
+    "and for a fault of the service (500) the id its log carries.",
     "required": ["message"],
     "properties": {
         "message": {"type": "string"},
+        "error_id": {
+            "type": "string",
+            "format": "uuid",
+            "description": "With a 500 only: the service's log carries this id; quote it when reporting.",
+        },
         "errors": {
             "type": "array",
             "items": {
@@ -254,16 +260,27 @@ def _ok(description: str, schema: str, headers: dict[str, Any] | None = None) ->
     return answer
 
 
-# What every route can answer: API Gateway's authorizer, its stage throttle, an unusable dependency.
+# What every route can answer: API Gateway's authorizer, its stage throttle, a fault of the
+# service's own (front_door.app._internal_error), a dependency that cannot answer now.
 COMMON = {
     "401": _error("No token, or an expired or forged one (API Gateway's Cognito authorizer)."),
     "403": _error("The token lacks the route's scope."),
     "429": _error("Over the stage's throttle.", _RETRY_AFTER),
+    "500": _error(
+        "A fault of the service, not of the request (a permission, a resource or a call of its own is "
+        "wrong): retrying will not help until it is fixed. The body's `error_id` is in the service's log."
+    ),
     "503": _error(
-        "A dependency (the dedupe table, the hub, the catalog) cannot be used now; retry.", _RETRY_AFTER
+        "A dependency is throttled or unavailable for now (nothing was accepted): retry after Retry-After.",
+        _RETRY_AFTER,
     ),
 }
-_BAD = _error("Malformed JSON, a wrong Content-Type, or a field the API refuses (named in `errors`).")
+_UNKNOWN_QUERY = "a query parameter the route does not take (each named in `errors`, with those it takes)"
+_QUERY_REFUSED = _error("A query parameter the route does not take (named in `errors`, with those it takes).")
+_BAD = _error(
+    "Malformed JSON, a wrong Content-Type, a field the API refuses, or a query parameter the route "
+    "does not take (named in `errors`)."
+)
 _TOO_LARGE = _error("The body is over the API's limit (1 MiB).")
 _NOT_FOUND = _error("No such request for this caller (another caller's request is not found either).")
 
@@ -287,16 +304,19 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("get", "/v1/requests"): {
         "200": _ok("The caller's requests, newest first, a page at a time.", "RequestList"),
-        "400": _error("A parameter out of range, or a cursor this API did not give this caller."),
+        "400": _error(
+            "A parameter out of range; a cursor this API did not give this caller, or one over a day old; "
+            f"or {_UNKNOWN_QUERY}."
+        ),
     },
     ("get", "/v1/requests/{request_id}"): {
         "200": _ok("The request's status, result or error, progress and history.", "RequestView"),
-        "400": _error("Not a request id."),
+        "400": _error(f"Not a request id, or {_UNKNOWN_QUERY}."),
         "404": _NOT_FOUND,
     },
     ("post", "/v1/requests/{request_id}/cancel"): {
         "202": _ok("The pipeline was asked to stop; the request ends CANCELLED.", "Cancelling"),
-        "400": _error("Not a request id, or a body that is not JSON."),
+        "400": _error(f"Not a request id, a body that is not JSON, or {_UNKNOWN_QUERY}."),
         "404": _NOT_FOUND,
         "409": _error("The request has already ended."),
         "413": _TOO_LARGE,
@@ -306,9 +326,18 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
         "400": _BAD,
         "413": _TOO_LARGE,
     },
-    ("get", "/v1/datasets"): {"200": _ok("The caller's uploaded datasets, newest first.", "DatasetList")},
-    ("get", "/v1/tools"): {"200": _ok("The tools an agent may use now.", "ToolList")},
-    ("get", "/v1/models"): {"200": _ok("The caller's customized models.", "ModelList")},
+    ("get", "/v1/datasets"): {
+        "200": _ok("The caller's uploaded datasets, newest first.", "DatasetList"),
+        "400": _QUERY_REFUSED,
+    },
+    ("get", "/v1/tools"): {
+        "200": _ok("The tools an agent may use now.", "ToolList"),
+        "400": _QUERY_REFUSED,
+    },
+    ("get", "/v1/models"): {
+        "200": _ok("The caller's customized models.", "ModelList"),
+        "400": _QUERY_REFUSED,
+    },
 }
 
 

@@ -214,6 +214,9 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("front_door.listings.RequestListing._rows", "dynamodb.batch_get_item"): (
         Need("dynamodb:BatchGetItem", Table(CATALOG)),
     ),
+    # The cursors of GET /v1/requests, kept in the front door's own table.
+    ("front_door.listings.Cursors.issue", "dynamodb.put_item"): (Need("dynamodb:PutItem", Table(DEDUPE)),),
+    ("front_door.listings.Cursors.start_of", "dynamodb.get_item"): (Need("dynamodb:GetItem", Table(DEDUPE)),),
     ("front_door.listings.DatasetListing.all", "s3.list_objects_v2"): (
         Need("s3:ListBucket", Bucket(), {"s3:prefix": "datasets/example/"}),
     ),

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.events import TOOL_REGISTERED, TOOL_WITHDRAWN
 from contracts.tools import ToolSpec
+from shared.aws import error_code, worth_retrying
 from shared.config import HubSettings, load_settings
 from shared.hub import HubPublisher, new_event
 from shared.observability import logger, metrics, tracer
@@ -112,11 +113,22 @@ def handle(event: dict[str, Any], hub: HubPublisher) -> None:
         status = "SUCCESS" if request.RequestType == "Delete" else "FAILED"
         respond(request, status, fallback_id, f"the tool spec is not valid: {error}")
         return
-    except Exception as error:  # the hub is unreachable: CloudFormation must hear of it, not wait an hour
-        logger.exception("tool registration failed")
-        respond(request, "FAILED", fallback_id, f"the hub could not be told: {type(error).__name__}")
+    except Exception as error:  # the hub did not take it: CloudFormation must hear of it, not wait an hour
+        logger.exception("tool registration failed", extra={"error_code": error_code(error)})
+        respond(request, "FAILED", fallback_id, f"the hub could not be told: {why_not(error)}")
         return
     respond(request, "SUCCESS", physical_id)
+
+
+def why_not(error: Exception) -> str:
+    """What the person deploying the tool stack can do about it, by the error's code (its message
+    would name the hub stack's resources, which are not the tool stack's to see)."""
+    if worth_retrying(error):
+        return f"{error_code(error)}, which passes: deploy the tool stack again"
+    return (
+        f"{error_code(error)}, which retrying will not mend: the hub stack's registrar is misconfigured "
+        "(its log has the details)"
+    )
 
 
 @cache

@@ -5,12 +5,17 @@
 
 import json
 import re
+import uuid
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, UnauthorizedError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, ServiceError, UnauthorizedError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -31,6 +36,7 @@ from front_door.requests import (
     RequestNotFound,
     RequestService,
 )
+from shared.aws import error_code, worth_retrying
 from shared.config import load_settings
 from shared.observability import logger, metrics, tracer
 
@@ -44,8 +50,48 @@ RETRY_AFTER_SECONDS = "2"
 MAX_JSON_DEPTH = 32
 WRITE_SCOPE = "hub/requests.write"
 READ_SCOPE = "hub/requests.read"
+# What the front door counts when it cannot answer (namespace AgentHub, dimension service=front-door):
+# a dependency that may answer a retry (503), one that refused a call no retry mends (500: this
+# stack's permissions, resources or calls are wrong), and a fault of the front door itself (500).
+DEPENDENCY_UNAVAILABLE = "DependencyUnavailable"
+DEPENDENCY_MISCONFIGURED = "DependencyMisconfigured"
+UNEXPECTED_ERRORS = "UnexpectedErrors"
+INTERNAL_ERROR_MESSAGE = (
+    "the request failed because of a fault in this service, not in the request; "
+    "quote the error_id when reporting it"
+)
 
 app = APIGatewayRestResolver(enable_validation=True)
+
+
+def unknown_query_parameters() -> list[dict[str, str]]:
+    """The query parameters of this call that its route does not take, each named, as a request
+    body's unknown fields are: a misspelt filter (`?stauts=FAILED`) is refused, never ignored."""
+    event = app.current_event
+    given = {*(event.query_string_parameters or {}), *(event.multi_value_query_string_parameters or {})}
+    # The route's declared `Query()` parameters, as Powertools' validation middleware reads them
+    # (aws_lambda_powertools/event_handler/middlewares/openapi_validation.py), so the list is the one
+    # the OpenAPI document shows.
+    route = app.context.get("_route")
+    known = sorted(field.alias for field in route.dependant.query_params) if route else []
+    takes = f"this route takes {', '.join(known)}" if known else "this route takes no query parameters"
+    return [
+        {"field": name, "problem": f"is not a query parameter of this route; {takes}"}
+        for name in sorted(given - set(known))
+    ]
+
+
+def _refuse_unknown_query_parameters(
+    resolver: APIGatewayRestResolver, next_middleware: NextMiddleware
+) -> Response[Any]:
+    # Runs after Powertools' validation; a call that also fails it hears of both (`_invalid_request`).
+    problems = unknown_query_parameters()
+    if problems:
+        return error_response(400, "the request is invalid", problems)
+    return next_middleware(resolver)
+
+
+app.use(middlewares=[_refuse_unknown_query_parameters])
 
 
 @cache
@@ -53,11 +99,16 @@ def service() -> RequestService:
     return RequestService.from_environment(load_settings(FrontDoorSettings))
 
 
-def error_body(message: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """Every error the front door answers: `{"message", "errors": [{"field", "problem"}]}`."""
+def error_body(
+    message: str, errors: list[dict[str, str]] | None = None, error_id: str | None = None
+) -> dict[str, Any]:
+    """Every error the front door answers: `{"message", "errors": [{"field", "problem"}]}`, and for
+    a fault of its own `error_id`, which its log line carries too."""
     body: dict[str, Any] = {"message": message}
     if errors:
         body["errors"] = errors
+    if error_id:
+        body["error_id"] = error_id
     return body
 
 
@@ -149,7 +200,10 @@ def list_requests(
     limit: Annotated[int, Query(ge=1, le=100, description="At most this many requests.")] = 20,
     cursor: Annotated[
         str | None,
-        Query(max_length=1024, description="The `next_cursor` of the previous page, as it was returned."),
+        Query(
+            max_length=1024,
+            description="The `next_cursor` of the previous page, as it was returned, within a day.",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     subject = caller(READ_SCOPE)
@@ -211,11 +265,14 @@ def _invalid_request(error: RequestValidationError) -> Response[Any]:
             continue
         if location[:1] == ["header"]:
             location = [f"header {location[1] if len(location) > 1 else ''}".strip()]
+        # A query parameter by the name the caller wrote, as `cursor` and unknown parameters are.
+        if location[:1] == ["query"]:
+            location = location[1:]
         # A discriminated union puts the chosen variant's tag first in the path: drop it.
         if len(location) > 1 and location[0] in PIPELINES:
             location = location[1:]
         problems.append({"field": ".".join(location) or "body", "problem": issue.get("msg", "is invalid")})
-    return error_response(400, "the request is invalid", problems)
+    return error_response(400, "the request is invalid", problems + unknown_query_parameters())
 
 
 @app.exception_handler(UnicodeDecodeError)
@@ -223,6 +280,15 @@ def _not_text(error: UnicodeDecodeError) -> Response[Any]:
     # API Gateway hands a body that is not UTF-8 over base64-encoded; the request validator
     # refuses it first, so this is for routes and deployments without one.
     return error_response(400, "the request is invalid", [{"field": "body", "problem": "is not UTF-8 text"}])
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _not_json(_error: RequestUnsupportedContentType) -> Response[Any]:
+    # A Content-Type `rejected_before_routing` lets through but Powertools' body parser does not
+    # read as JSON (it matches `application/json` case-sensitively, before any parameters).
+    return error_response(
+        400, "the request is invalid", [{"field": "body", "problem": "Content-Type must be application/json"}]
+    )
 
 
 @app.exception_handler(InvalidRequest)
@@ -255,35 +321,75 @@ def _in_progress(_error: IdempotencyAlreadyInProgressError) -> Response[Any]:
 
 
 @app.exception_handler(IdempotencyInconsistentStateError)
+def _dedupe_raced(error: IdempotencyInconsistentStateError) -> Response[Any]:
+    # Another request changed the key's record between Powertools' write and read, through all of
+    # Powertools' own retries: a race a later attempt does not meet.
+    return _retry_later(error)
+
+
 @app.exception_handler(IdempotencyPersistenceLayerError)
-def _dedupe_unavailable(error: Exception) -> Response[Any]:
-    logger.exception("dedupe store unavailable", extra={"error": str(error)})
-    metrics.add_metric(name="DedupeStoreUnavailable", unit=MetricUnit.Count, value=1)
-    return error_response(
-        503,
-        "the request could not be accepted right now; retry",
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
+def _dedupe_failed(error: IdempotencyPersistenceLayerError) -> Response[Any]:
+    # Powertools wraps whatever its table answered: the answer is the cause's.
+    return _failed_call(error.__cause__ or error)
 
 
 @app.exception_handler(ClientError)
 @app.exception_handler(BotoCoreError)
-def _dependency_unavailable(error: Exception) -> Response[Any]:
+def _dependency_failed(error: Exception) -> Response[Any]:
     # The idempotency record was released when the call failed, so a retry is accepted exactly once.
-    logger.exception("dependency call failed", extra={"error": str(error)})
-    metrics.add_metric(name="DependencyFailures", unit=MetricUnit.Count, value=1)
-    return error_response(
-        503,
-        "the request could not be accepted right now; retry",
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
+    return _failed_call(error)
 
 
 @app.exception_handler(CatalogBusy)
 def _catalog_busy(error: CatalogBusy) -> Response[Any]:
-    logger.warning("catalog busy", extra={"error": str(error)})
+    return _retry_later(error)
+
+
+@app.exception_handler(Exception)
+def _unexpected(error: Exception) -> Response[Any]:
+    if isinstance(error, ServiceError):
+        raise error  # Powertools' own 401, 403 and 404: it answers them itself
+    return _internal_error(error, UNEXPECTED_ERRORS)
+
+
+def _failed_call(error: BaseException) -> Response[Any]:
+    if worth_retrying(error):
+        return _retry_later(error)
+    if isinstance(error, ClientError | BotoCoreError):
+        return _internal_error(error, DEPENDENCY_MISCONFIGURED)
+    return _internal_error(error, UNEXPECTED_ERRORS)
+
+
+def _retry_later(error: BaseException) -> Response[Any]:
+    """503 with Retry-After: throttled, a dependency's 5xx, the network, a race."""
+    logger.warning(
+        "a dependency is unavailable; answered 503",
+        extra={"error_code": error_code(error), "error": str(error)},
+        exc_info=error,
+    )
+    metrics.add_metric(name=DEPENDENCY_UNAVAILABLE, unit=MetricUnit.Count, value=1)
     return error_response(
-        503, "the list could not be read right now; retry", headers={"Retry-After": RETRY_AFTER_SECONDS}
+        503,
+        "the service cannot answer right now; retry after Retry-After seconds",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def _internal_error(error: BaseException, metric: str) -> Response[Any]:
+    """500 with an error id: this stack's own fault, which a retry does not mend. What failed (the
+    AWS error, with the names of this stack's resources) goes to the log under that id, never to the
+    caller (docs/reliability.md #33)."""
+    error_id = str(uuid.uuid4())
+    logger.error(
+        "the request failed on a fault of this service; answered 500",
+        extra={"error_id": error_id, "error_code": error_code(error), "error": str(error), "metric": metric},
+        exc_info=error,
+    )
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=500,
+        content_type="application/json",
+        body=error_body(INTERNAL_ERROR_MESSAGE, error_id=error_id),
     )
 
 

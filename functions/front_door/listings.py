@@ -2,15 +2,16 @@
 
 Requests come from the catalog's `by-subject` index (keys only, the caller's sub as its hash key,
 so another caller's rows are never read), then the rows' summary attributes by BatchGetItem.
-A page's cursor is the index key of its last row, base64url-encoded: opaque to callers, and a
-cursor naming another caller is refused rather than used.
+A page's cursor is a token this API issued (`Cursors`): opaque to callers, refused when it was
+not issued, was changed, was issued to another caller or has expired.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import hashlib
 import json
+import secrets
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,10 @@ _SUMMARY = ("request_id", "pipeline", "#status", "created_at", "updated_at")
 # page with a cursor is still a correct page).
 MAX_INDEX_PAGES = 5
 BATCH_GET_ATTEMPTS = 5
+# How long a cursor can be used: far longer than any walk through the pages takes.
+CURSOR_SECONDS = 86_400
+_CURSOR = "cursor#"
+_NOT_ISSUED = "is not a cursor this API returned to this caller, or it has expired; start from the first page"
 
 
 class BadCursor(ValueError):
@@ -44,27 +49,69 @@ class Page:
     cursor: str | None
 
 
-def encode_cursor(key: dict[str, Any]) -> str:
-    plain = {name: key[name]["S"] for name in _INDEX_KEY}
-    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+class Cursors:
+    """The cursors this API handed out, kept in the front door's own table.
 
+    A cursor is a random token (192 bits: never guessed); the index key its page continues from
+    is stored for CURSOR_SECONDS under the token's hash, with the caller it was given to. So a
+    cursor this API never issued, one changed or cut short, another caller's, or one past its time
+    is refused, and a cursor tells nothing of the catalog's keys (docs/reliability.md #33).
 
-def decode_cursor(cursor: str, subject: str) -> dict[str, Any]:
-    try:
-        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as error:
-        raise BadCursor("is not a cursor this API returned") from error
-    if not isinstance(plain, dict) or set(plain) != set(_INDEX_KEY):
-        raise BadCursor("is not a cursor this API returned")
-    if not all(isinstance(value, str) for value in plain.values()) or plain["subject"] != subject:
-        raise BadCursor("is not a cursor this API returned to this caller")
-    return {name: {"S": plain[name]} for name in _INDEX_KEY}
+    Stored rather than signed: a signed cursor needs a secret of the stack's own to sign with (a
+    Secrets Manager secret, or a KMS HMAC key at $1 a month), one more resource to keep, rotate and
+    create in the local cloud (whose deployer makes neither), and the signed key would still travel
+    to the caller. Encrypting it under the hub key (KMS Encrypt) needs no new resource, but KMS
+    answers a cursor made under a key of another account AccessDeniedException (moto: one of any
+    other key), as it answers a missing permission, so a foreign cursor could not be told from the
+    stack's own fault:
+    https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html#API_Decrypt_Errors
+    A stored one needs nothing the stack lacks: one small write for each page that has a next
+    one, and one consistent read for each page asked for by cursor, in a table the front door
+    already uses; DynamoDB's TTL removes them.
+    """
 
-
-class RequestListing:
     def __init__(self, table: str, dynamodb: DynamoDBClient) -> None:
         self._table = table
         self._dynamodb = dynamodb
+
+    def issue(self, subject: str, key: dict[str, Any]) -> str:
+        cursor = secrets.token_urlsafe(24)
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                "id": {"S": _cursor_id(cursor)},
+                "subject": {"S": subject},
+                "start_key": {"S": json.dumps({name: key[name] for name in _INDEX_KEY})},
+                "expiration": {"N": str(int(time.time()) + CURSOR_SECONDS)},
+            },
+        )
+        return cursor
+
+    def start_of(self, subject: str, cursor: str) -> dict[str, Any]:
+        """The index key the page after `cursor` starts from."""
+        item = self._dynamodb.get_item(
+            TableName=self._table,
+            Key={"id": {"S": _cursor_id(cursor)}},
+            # The cursor may have been written a moment ago, by another instance.
+            ConsistentRead=True,
+        ).get("Item")
+        # DynamoDB's TTL deletes an expired item within days, not at once.
+        if item is None or item["subject"]["S"] != subject or int(item["expiration"]["N"]) < int(time.time()):
+            raise BadCursor(_NOT_ISSUED)
+        start: dict[str, Any] = json.loads(item["start_key"]["S"])
+        return start
+
+
+def _cursor_id(cursor: str) -> str:
+    # Keyed by the hash: whoever reads the table cannot page as the caller from what is stored.
+    return _CURSOR + hashlib.sha256(cursor.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class RequestListing:
+    def __init__(self, table: str, dynamodb: DynamoDBClient, cursors: Cursors) -> None:
+        self._table = table
+        self._dynamodb = dynamodb
+        self._cursors = cursors
 
     def page(
         self,
@@ -74,7 +121,7 @@ class RequestListing:
         pipeline: str | None = None,
         status: str | None = None,
     ) -> Page:
-        start = decode_cursor(cursor, subject) if cursor else None
+        start = self._cursors.start_of(subject, cursor) if cursor is not None else None
         found: list[dict[str, Any]] = []
         last_key: dict[str, Any] | None = None
         for _ in range(MAX_INDEX_PAGES):
@@ -108,11 +155,11 @@ class RequestListing:
                 found.append(row)
                 if len(found) == limit:
                     more = key is not keys[-1] or "LastEvaluatedKey" in answer
-                    return Page(found, encode_cursor(key) if more else None)
+                    return Page(found, self._cursors.issue(subject, key) if more else None)
             start = answer.get("LastEvaluatedKey")
             if not start:
                 return Page(found, None)
-        return Page(found, encode_cursor(last_key) if last_key else None)
+        return Page(found, self._cursors.issue(subject, last_key) if last_key else None)
 
     def _rows(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Summary attributes of the rows, by pk. BatchGetItem may leave keys unprocessed under

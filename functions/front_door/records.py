@@ -10,6 +10,8 @@
 - `AcceptanceRecords`: that a request was accepted, and whose it is. The core writer's catalog is
   the request's record; until it has caught up, this lets the caller read and cancel the request
   the moment it is accepted. The front door only ever reads the catalog.
+
+The cursors of `GET /v1/requests` (`front_door.listings.Cursors`) share the table, for a day each.
 """
 
 from __future__ import annotations

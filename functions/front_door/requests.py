@@ -37,7 +37,7 @@ from contracts.requests import (
     SubmitRequest,
     stages_of,
 )
-from front_door.listings import DatasetListing, RequestListing
+from front_door.listings import Cursors, DatasetListing, RequestListing
 from front_door.records import AcceptanceRecords, AcceptedRequest, RequestIdReservations
 from front_door.upload_urls import DatasetUploads
 from front_door.views import RequestView, handed_over
@@ -135,7 +135,9 @@ class RequestService:
         self._catalog = CatalogReader(settings.CATALOG_TABLE, dynamodb)
         self._tools = ToolRegistry(settings.CATALOG_TABLE, dynamodb)
         self._models = CustomModels(settings.CATALOG_TABLE, dynamodb)
-        self.listings = RequestListing(settings.CATALOG_TABLE, dynamodb)
+        self.listings = RequestListing(
+            settings.CATALOG_TABLE, dynamodb, Cursors(settings.IDEMPOTENCY_TABLE, dynamodb)
+        )
         self.dataset_listing = DatasetListing(settings.DATA_LAKE_BUCKET, s3)
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="[subject, idempotency_key]",

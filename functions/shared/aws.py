@@ -10,8 +10,15 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.retries.standard import (
+    OrRetryChecker,
+    RetryContext,
+    ThrottledRetryableChecker,
+    TransientRetryableChecker,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
@@ -81,3 +88,39 @@ _NOT_THERE = {"404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"
 
 def object_missing(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in _NOT_THERE
+
+
+# Whether a failed call may succeed later, as botocore's standard retry mode decides it (the
+# checkers in botocore.retries.standard: its throttling codes, its transient codes, HTTP 500, 502,
+# 503 and 504, and its connection errors and timeouts), so the list is botocore's, kept current with
+# it. Two additions botocore's standard mode lacks: HTTP 429 (Too Many Requests, which its legacy
+# mode, botocore/data/_retry.json, retries), and the throttling codes of services whose documented
+# codes its list misses: SNS answers a throttled KMS key with KMSThrottling (HTTP 400):
+# https://docs.aws.amazon.com/sns/latest/api/API_Publish.html#API_Publish_Errors
+_BOTOCORE_RETRIES = OrRetryChecker([TransientRetryableChecker(), ThrottledRetryableChecker()])
+_TOO_MANY_REQUESTS = 429
+_MORE_THROTTLING_CODES = frozenset({"KMSThrottling"})
+
+
+def worth_retrying(error: BaseException) -> bool:
+    """A failed AWS call that a later attempt may get through (throttled, a dependency's 5xx, the
+    network): where anything else (access denied, a missing resource, a refused parameter, missing
+    credentials) is a fault of the caller's own configuration, which no retry mends."""
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = error.response.get("Error", {}).get("Code")
+        if status == _TOO_MANY_REQUESTS or code in _MORE_THROTTLING_CODES:
+            return True
+        answer = AWSResponse(url="", status_code=status, headers=HTTPHeaders(), raw=None) if status else None
+        context = RetryContext(attempt_number=1, parsed_response=error.response, http_response=answer)
+        return bool(_BOTOCORE_RETRIES.is_retryable(context))
+    if isinstance(error, BotoCoreError):
+        return bool(_BOTOCORE_RETRIES.is_retryable(RetryContext(attempt_number=1, caught_exception=error)))
+    return False
+
+
+def error_code(error: BaseException) -> str:
+    """What names a failed AWS call in a log: the service's error code, or the exception's class."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code") or type(error).__name__)
+    return type(error).__name__

@@ -3,9 +3,11 @@ from the front door's routes and template.yaml, and checked current by tests/uni
 
 Every operation gets schema-shaped calls and schema-breaking ones (schemathesis's examples,
 coverage and fuzzing phases), signed in as a local user, through the local API's authorizer,
-request validator and stage throttle, to the real front door. No call may get a 5xx other than a
-documented 503, a status the document does not list, a body off its schema, or headers it does
-not describe. Derandomized and bounded. docs/reliability.md cases 6, 31 and 32.
+request validator and stage throttle, to the real front door. No call may get a 5xx: the local
+cloud's dependencies are all up, so a 503 (a dependency throttled or unreachable) or a 500 (a call
+the stack's own configuration got wrong, or a fault of the front door) is a finding, documented or
+not. Nor may it get a status the document does not list, a body off its schema, or headers it does
+not describe. Derandomized and bounded. docs/reliability.md cases 6, 31, 32, 41 and 42.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def test_no_generated_call_gets_a_5xx(
 ) -> None:
     response = case.call(base_url=hub.api_url, headers=authorization)
 
-    assert response.status_code < 500 or response.status_code == 503, (
+    assert response.status_code < 500, (
         f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
     )
     case.validate_response(response, excluded_checks=EXCLUDED, headers=authorization)

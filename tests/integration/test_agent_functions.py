@@ -20,6 +20,7 @@ from contracts.events import TOOL_REGISTERED, TOOL_WITHDRAWN
 from contracts.tools import ToolSpec
 from shared.hub import new_event
 from tests.support.events import hub_delivery, load_event
+from tests.support.faults import failing
 from tests.support.moto_stack import FunctionRunner, client, drain, hub_messages
 
 SUBJECT = "2f6b7a3e-1c4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -122,6 +123,39 @@ def test_the_registrar_fails_the_tool_stack_on_a_spec_that_is_not_valid_naming_t
     assert answer["Status"] == "FAILED"
     assert answer["Reason"].startswith("the tool spec is not valid")
     assert "name" in answer["Reason"]
+    assert drain(hub_tap) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "advice"),
+    [
+        ("Throttled", 429, "deploy the tool stack again"),
+        ("AuthorizationError", 403, "retrying will not mend"),
+    ],
+)
+def test_the_registrar_tells_cloudformation_whether_deploying_again_can_help(
+    stack: Stack,
+    functions: FunctionRunner,
+    hub_tap: str,
+    cloudformation: tuple[str, list[dict[str, Any]]],
+    code: str,
+    status: int,
+    advice: str,
+) -> None:
+    url, answers = cloudformation
+    event = load_event("agent/registrar_create.json")
+    event["ResponseURL"] = url
+    functions.activate("ToolRegistrarFunction")
+    from shared import aws
+
+    with failing(aws.sns(), "Publish", code, status=status):
+        functions.invoke("ToolRegistrarFunction", event)
+
+    (answer,) = answers
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith(f"the hub could not be told: {code}")
+    assert advice in answer["Reason"]
+    assert stack.ref("AgentCoreTopic") not in answer["Reason"]
     assert drain(hub_tap) == []
 
 

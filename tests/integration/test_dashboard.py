@@ -39,4 +39,26 @@ def test_the_dashboard_draws_the_stacks_api_state_machines_and_dead_letter_queue
         "Executions failed and timed out",
         "Bedrock: throttles and tokens",
         "Customization jobs",
+        "Front door: 503 to retry, 500 to fix",
     }
+
+
+def test_the_dashboard_draws_the_metrics_the_front_door_counts_its_failures_by(stack: Stack) -> None:
+    from front_door.app import DEPENDENCY_MISCONFIGURED, DEPENDENCY_UNAVAILABLE, UNEXPECTED_ERRORS
+
+    body = json.loads(
+        client("cloudwatch").get_dashboard(DashboardName=stack.ref("OperationsDashboard"))["DashboardBody"]
+    )
+    (widget,) = [w for w in body["widgets"] if w["properties"]["title"].startswith("Front door")]
+    rows = widget["properties"]["metrics"]
+    # The first row names everything; "." repeats the row above's value.
+    drawn = [
+        [first if value == "." else value for value, first in zip(row, rows[0], strict=True)] for row in rows
+    ]
+
+    assert {row[1] for row in drawn} == {DEPENDENCY_UNAVAILABLE, DEPENDENCY_MISCONFIGURED, UNEXPECTED_ERRORS}
+    assert all(
+        (row[0], row[2], row[3])
+        == ("AgentHub", "service", stack.function("FrontDoorFunction").environment["POWERTOOLS_SERVICE_NAME"])
+        for row in drawn
+    )

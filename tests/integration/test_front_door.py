@@ -1,6 +1,6 @@
 """Front door against the template's own tables and topic (moto).
 
-docs/reliability.md cases 1-7, 9, 11-13, 31 and 32.
+docs/reliability.md cases 1-7, 9, 11-13, 31, 32 and 33.
 """
 
 from __future__ import annotations
@@ -9,10 +9,14 @@ import base64
 import json
 import threading
 import time
+import uuid
 from datetime import datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agenthub.local.deploy import Stack
 from tests.support.events import api_event
@@ -366,8 +370,47 @@ def test_a_token_without_the_write_scope_is_403_and_runs_nothing(
     assert client("dynamodb").scan(TableName=stack.ref("IdempotencyTable"))["Count"] == 0
 
 
+def log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The function's log lines as CloudWatch Logs gets them: its records, through its own formatter."""
+    from shared.observability import logger
+
+    formatter = logger.registered_formatter
+    return [json.loads(formatter.format(record)) for record in caplog.records if record.name == logger.name]
+
+
+def counted(captured: pytest.CaptureFixture[str]) -> set[str]:
+    """The metrics the function emitted since the last look: the EMF documents it printed."""
+    return {
+        metric["Name"]
+        for line in captured.readouterr().out.splitlines()
+        if line.startswith('{"_aws"')
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+
+
+# A dependency that may answer a later attempt: throttled (by botocore's own throttling codes, by
+# SNS's documented ones, by HTTP 429), a 5xx, or the network.
+RETRYABLE_PUBLISH_FAULTS = [
+    pytest.param("Throttled", 429, id="sns-throttled"),
+    pytest.param("KMSThrottling", 400, id="sns-kms-throttled"),
+    pytest.param("InternalError", 500, id="sns-internal-error"),
+    pytest.param(
+        EndpointConnectionError(endpoint_url="https://sns.us-east-1.amazonaws.com"), 0, id="no-route"
+    ),
+    pytest.param(ReadTimeoutError(endpoint_url="https://sns.us-east-1.amazonaws.com"), 0, id="read-timeout"),
+]
+# A dependency that refused for good: the stack's own permissions, resources or calls are wrong.
+FINAL_PUBLISH_FAULTS = [
+    pytest.param("AuthorizationError", 403, id="sns-access-denied"),
+    pytest.param("NotFound", 404, id="sns-no-such-topic"),
+    pytest.param("KMSDisabled", 400, id="sns-key-disabled"),
+    pytest.param("InvalidParameter", 400, id="sns-invalid-call"),
+]
+
+
 def test_a_throttled_dedupe_table_is_503_and_publishes_nothing(
-    stack: Stack, functions: FunctionRunner
+    stack: Stack, functions: FunctionRunner, capsys: pytest.CaptureFixture[str]
 ) -> None:
     functions.activate("FrontDoorFunction")
     from shared import aws
@@ -378,25 +421,147 @@ def test_a_throttled_dedupe_table_is_503_and_publishes_nothing(
     assert fault.failures >= 1
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "2"
+    assert "error_id" not in body(response)
+    assert counted(capsys) == {"DependencyUnavailable"}
     assert accepted_events(stack) == []
 
 
-def test_a_failed_publish_releases_the_key_and_the_retry_is_accepted_exactly_once(
-    stack: Stack, functions: FunctionRunner
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [
+        pytest.param(
+            ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"), 0, id="timeout"
+        ),
+        pytest.param("AccessDeniedException", 400, id="access-denied"),
+        pytest.param("ResourceNotFoundException", 400, id="no-such-table"),
+    ],
+)
+def test_a_dedupe_table_that_fails_is_answered_by_its_cause_and_nothing_is_published(
+    stack: Stack, functions: FunctionRunner, fault: str | Exception, status: int
+) -> None:
+    """Powertools wraps the table's answer in IdempotencyPersistenceLayerError; the cause decides."""
+    functions.activate("FrontDoorFunction")
+    from shared import aws
+
+    with failing(aws.dynamodb(), "PutItem", fault, status=status or 400):
+        response = submit(functions, api_event(SUBMIT_PREPROCESS))
+    retried = submit(functions, api_event(SUBMIT_PREPROCESS))
+
+    if isinstance(fault, Exception):
+        assert response["statusCode"] == 503
+        assert response["headers"]["Retry-After"] == "2"
+    else:
+        assert response["statusCode"] == 500
+        assert set(body(response)) == {"message", "error_id"}
+        assert "Retry-After" not in response["headers"]
+    assert retried["statusCode"] == 202
+    assert len(accepted_events(stack)) == 1
+
+
+@pytest.mark.parametrize(("fault", "status"), RETRYABLE_PUBLISH_FAULTS)
+def test_a_publish_that_may_pass_later_is_503_the_key_is_released_and_the_retry_is_accepted_once(
+    stack: Stack,
+    functions: FunctionRunner,
+    capsys: pytest.CaptureFixture[str],
+    fault: str | Exception,
+    status: int,
 ) -> None:
     functions.activate("FrontDoorFunction")
     from shared import aws
 
-    with failing(aws.sns(), "Publish", "KMSThrottlingException", times=1):
+    with failing(aws.sns(), "Publish", fault, status=status or 400, times=1):
         failed = submit(functions, api_event(SUBMIT_PREPROCESS))
+    metrics = counted(capsys)
     retried = submit(functions, api_event(SUBMIT_PREPROCESS))
     replayed = submit(functions, api_event(SUBMIT_PREPROCESS))
 
     assert failed["statusCode"] == 503
+    assert failed["headers"]["Retry-After"] == "2"
+    assert body(failed) == {"message": "the service cannot answer right now; retry after Retry-After seconds"}
+    assert metrics == {"DependencyUnavailable"}
     assert retried["statusCode"] == 202
     assert "Idempotency-Replayed" not in retried["headers"]
     assert replayed["headers"]["Idempotency-Replayed"] == "true"
     assert len(accepted_events(stack)) == 1
+
+
+@pytest.mark.parametrize(("fault", "status"), FINAL_PUBLISH_FAULTS)
+def test_a_publish_refused_for_good_is_500_with_an_error_id_the_log_carries_and_the_key_is_released(
+    stack: Stack,
+    functions: FunctionRunner,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    fault: str,
+    status: int,
+) -> None:
+    functions.activate("FrontDoorFunction")
+    from shared import aws
+
+    with failing(aws.sns(), "Publish", fault, status=status, times=1):
+        failed = submit(functions, api_event(SUBMIT_PREPROCESS))
+    metrics = counted(capsys)
+    # The operator mends the permission (here: the fault is gone); the caller sends it again.
+    retried = submit(functions, api_event(SUBMIT_PREPROCESS))
+    replayed = submit(functions, api_event(SUBMIT_PREPROCESS))
+
+    assert failed["statusCode"] == 500
+    answer = body(failed)
+    assert set(answer) == {"message", "error_id"}
+    assert "fault in this service" in answer["message"]
+    error_id = str(uuid.UUID(answer["error_id"]))
+    assert "Retry-After" not in failed["headers"]
+    # Nothing of the stack in the answer: no topic, no ARN, no error code, no trace.
+    for internal in (stack.ref("AgentCoreTopic"), "arn:", fault, "Traceback", "sns"):
+        assert internal not in failed["body"], internal
+    (logged,) = [line for line in log_lines(caplog) if line.get("error_id") == error_id]
+    assert logged["level"] == "ERROR"
+    assert logged["error_code"] == fault
+    assert "Traceback" in logged["exception"]
+    assert metrics == {"DependencyMisconfigured"}
+    # The idempotency record was released: the retry is accepted, once.
+    assert retried["statusCode"] == 202
+    assert "Idempotency-Replayed" not in retried["headers"]
+    assert replayed["headers"]["Idempotency-Replayed"] == "true"
+    assert len(accepted_events(stack)) == 1
+
+
+def test_every_500_has_its_own_error_id(stack: Stack, functions: FunctionRunner) -> None:
+    functions.activate("FrontDoorFunction")
+    from shared import aws
+
+    with failing(aws.sns(), "Publish", "AuthorizationError", status=403):
+        answers = [body(submit(functions, api_event(SUBMIT_PREPROCESS)))["error_id"] for _ in range(3)]
+
+    assert len(set(answers)) == 3
+    assert accepted_events(stack) == []
+
+
+def test_a_fault_of_the_front_doors_own_is_500_with_an_error_id_not_a_crash(
+    stack: Stack,
+    functions: FunctionRunner,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    functions.activate("FrontDoorFunction")
+    from front_door import app
+
+    listings = app.service().listings
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise KeyError("a bug")
+
+    listings.page = broken  # type: ignore[method-assign]
+    try:
+        response = submit(functions, list_event("ada"))
+    finally:
+        del listings.page
+
+    assert response["statusCode"] == 500
+    error_id = body(response)["error_id"]
+    assert "a bug" not in response["body"]
+    (logged,) = [line for line in log_lines(caplog) if line.get("error_id") == error_id]
+    assert logged["error_code"] == "KeyError"
+    assert counted(capsys) == {"UnexpectedErrors"}
 
 
 def test_a_crash_after_publishing_gives_the_retry_the_same_request_id(
@@ -512,17 +677,172 @@ def test_the_request_list_filters_by_pipeline_and_status(stack: Stack, functions
     assert invoke["next_cursor"] is not None
 
 
+def dedupe_items(stack: Stack) -> int:
+    return int(client("dynamodb").scan(TableName=stack.ref("IdempotencyTable"))["Count"])
+
+
 def test_a_cursor_from_another_caller_or_made_up_is_400(stack: Stack, functions: FunctionRunner) -> None:
     _catalog_rows(stack, "grace", 3)
     graces = body(submit(functions, list_event("grace", limit="1")))["next_cursor"]
+    # What the API's cursors were before it issued them: the index key, readable and rewritable.
+    made_up_key = base64.urlsafe_b64encode(
+        json.dumps(
+            {
+                "subject": "ada",
+                "created_at": "2026-11-25T10:01:00+00:00",
+                "pk": "REQUEST#grace-001",
+                "sk": "REQUEST",
+            }
+        ).encode()
+    ).decode()
 
     stolen = submit(functions, list_event("ada", cursor=graces))
     made_up = submit(functions, list_event("ada", cursor="bm90IGEgY3Vyc29y"))
+    well_formed = submit(functions, list_event("ada", cursor=made_up_key))
     unknown_status = submit(functions, list_event("ada", status="LOST"))
 
     assert graces is not None
-    assert stolen["statusCode"] == 400
-    assert body(stolen)["errors"][0]["field"] == "cursor"
-    assert made_up["statusCode"] == 400
+    for refused in (stolen, made_up, well_formed):
+        assert refused["statusCode"] == 400
+        assert [error["field"] for error in body(refused)["errors"]] == ["cursor"]
+        assert "start from the first page" in body(refused)["errors"][0]["problem"]
     assert unknown_status["statusCode"] == 400
-    assert body(unknown_status)["errors"][0]["field"] == "query.status"
+    assert body(unknown_status)["errors"][0]["field"] == "status"
+
+
+def test_a_cursor_changed_cut_short_or_past_its_day_is_400_and_an_issued_one_still_works(
+    stack: Stack, functions: FunctionRunner
+) -> None:
+    ids = _catalog_rows(stack, "ada", 3)
+    cursor = body(submit(functions, list_event("ada", limit="1")))["next_cursor"]
+    changed = cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
+
+    answers = {
+        "changed": submit(functions, list_event("ada", limit="1", cursor=changed)),
+        "cut short": submit(functions, list_event("ada", limit="1", cursor=cursor[:-4])),
+        "empty": submit(functions, list_event("ada", limit="1", cursor="")),
+    }
+    issued = submit(functions, list_event("ada", limit="1", cursor=cursor))
+    expire_dedupe_records(stack)  # a day later
+    expired = submit(functions, list_event("ada", limit="1", cursor=cursor))
+
+    for name, answer in answers.items():
+        assert answer["statusCode"] == 400, name
+        assert [error["field"] for error in body(answer)["errors"]] == ["cursor"], name
+    assert issued["statusCode"] == 200
+    assert [item["request_id"] for item in body(issued)["requests"]] == [ids[1]]
+    assert expired["statusCode"] == 400
+    assert body(expired)["errors"][0]["field"] == "cursor"
+    # The cursor stands for the catalog's key without carrying it, in any encoding.
+    decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    assert b"REQUEST" not in decoded
+    assert "REQUEST" not in cursor
+
+
+ANY_CURSOR = st.one_of(
+    st.text(max_size=200),
+    # base64url of anything, as an issued cursor looks: most of what a forger would try
+    st.binary(min_size=1, max_size=120).map(lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("=")),
+)
+
+
+@settings(
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(cursor=ANY_CURSOR)
+def test_any_cursor_this_api_did_not_issue_is_400_naming_the_cursor_and_reads_nothing(
+    stack: Stack, functions: FunctionRunner, cursor: str
+) -> None:
+    before = dedupe_items(stack)
+
+    answer = submit(functions, list_event("ada", cursor=cursor))
+
+    assert answer["statusCode"] == 400, answer["body"]
+    assert [error["field"] for error in body(answer)["errors"]] == ["cursor"]
+    assert "requests" not in body(answer)
+    assert dedupe_items(stack) == before
+
+
+def get_event(
+    path: str, query: dict[str, str], path_parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    event = list_event("ada", **query)
+    resource = path
+    for name, value in (path_parameters or {}).items():
+        resource = resource.replace(value, "{" + name + "}")
+    event.update({"resource": resource, "path": path, "pathParameters": path_parameters})
+    event["requestContext"]["path"] = f"/prod{path}"
+    return event
+
+
+# Every GET route, with the query parameters it takes.
+GET_ROUTES = {
+    "/v1/requests": ["cursor", "limit", "pipeline", "status"],
+    "/v1/requests/some-request": [],
+    "/v1/datasets": [],
+    "/v1/tools": [],
+    "/v1/models": [],
+}
+QUERY_NAMES = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=24
+).filter(lambda name: name not in GET_ROUTES["/v1/requests"])
+
+
+@settings(
+    max_examples=80,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    route=st.sampled_from(sorted(GET_ROUTES)),
+    unknown=st.dictionaries(QUERY_NAMES, st.text(max_size=20), min_size=1, max_size=3),
+    known=st.dictionaries(st.sampled_from(["limit", "pipeline"]), st.just("2"), max_size=1),
+)
+def test_any_query_parameter_a_get_route_does_not_take_is_400_naming_it_and_those_it_takes(
+    stack: Stack,
+    functions: FunctionRunner,
+    route: str,
+    unknown: dict[str, str],
+    known: dict[str, str],
+) -> None:
+    takes = GET_ROUTES[route]
+    query = {**(known if takes else {}), **unknown}
+    path_parameters = {"request_id": "some-request"} if route.count("/") == 3 else None
+    before = dedupe_items(stack)
+
+    answer = submit(functions, get_event(route, query, path_parameters))
+
+    assert answer["statusCode"] == 400, answer["body"]
+    problems = body(answer)["errors"]
+    # Each unknown one named; a known one with a bad value ("pipeline=2") named too.
+    named = {problem["field"] for problem in problems}
+    assert set(unknown) <= named <= set(unknown) | {"pipeline"}
+    for problem in problems:
+        if problem["field"] in unknown:
+            assert problem["problem"].endswith(
+                f"this route takes {', '.join(takes)}" if takes else "this route takes no query parameters"
+            )
+    assert "requests" not in body(answer)
+    assert dedupe_items(stack) == before
+
+
+def test_a_misspelt_filter_is_refused_not_ignored(stack: Stack, functions: FunctionRunner) -> None:
+    _catalog_rows(stack, "ada", 6)
+
+    answer = submit(functions, list_event("ada", stauts="FAILED"))
+    both = submit(functions, list_event("ada", stauts="FAILED", limit="0"))
+
+    assert answer["statusCode"] == 400
+    assert body(answer)["errors"] == [
+        {
+            "field": "stauts",
+            "problem": "is not a query parameter of this route; "
+            "this route takes cursor, limit, pipeline, status",
+        }
+    ]
+    assert both["statusCode"] == 400
+    assert [error["field"] for error in body(both)["errors"]] == ["limit", "stauts"]

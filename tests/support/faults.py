@@ -2,8 +2,8 @@
 
 The error is raised from botocore's `before-parameter-build` hook, before the request is sent, so the code
 under test sees what a real failed call looks like (a ClientError carrying the service's error
-code). botocore's retries do not see it: each injected failure stands for a call that still
-failed after its retries.
+code and HTTP status, or the exception botocore raises when the network fails). botocore's retries
+do not see it: each injected failure stands for a call that still failed after its retries.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 @dataclass
 class FailingCalls:
     operation: str
-    code: str
+    code: str | Exception
     times: int | None
     when: Callable[[dict[str, Any]], bool] | None
     calls: int = 0
@@ -30,12 +30,15 @@ class FailingCalls:
 def failing(
     client: Any,
     operation: str,
-    code: str,
+    code: str | Exception,
     *,
+    status: int = 400,
     times: int | None = None,
     when: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Iterator[FailingCalls]:
-    """Makes `client.<operation>` fail with `code`: always, or the first `times` matching calls.
+    """Makes `client.<operation>` fail with `code` (a service's error code, answered with HTTP
+    `status`, or an exception such as botocore's EndpointConnectionError, raised as it is): always,
+    or the first `times` matching calls.
 
     `when` receives the call's API parameters and picks which calls fail.
     """
@@ -50,10 +53,12 @@ def failing(
         if fault.times is not None and fault.failures >= fault.times:
             return
         fault.failures += 1
+        if isinstance(code, Exception):
+            raise code
         raise ClientError(
             {
                 "Error": {"Code": code, "Message": f"injected {code} on {service_id} {operation}"},
-                "ResponseMetadata": {"HTTPStatusCode": 400},
+                "ResponseMetadata": {"HTTPStatusCode": status},
             },
             operation,
         )

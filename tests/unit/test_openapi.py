@@ -27,13 +27,15 @@ def test_every_operation_names_its_scope_its_answers_and_one_error_shape() -> No
             scope = "hub/requests.write" if method == "post" else "hub/requests.read"
             assert security == {"cognito": [scope]}, (method, path)
             statuses = set(operation["responses"])
-            assert {"401", "403", "429", "503"} <= statuses, (method, path)
+            assert {"400", "401", "403", "429", "500", "503"} <= statuses, (method, path)
             assert statuses & {"200", "201", "202"}, (method, path)
             for status, answer in operation["responses"].items():
                 if status.startswith(("4", "5")):
                     schema = answer["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+    # A 500 names the log line that explains it (front_door.app._internal_error).
+    assert "error_id" in spec["components"]["schemas"]["Error"]["properties"]
 
 
 def test_the_api_headers_and_closed_sets_are_described() -> None:

@@ -295,3 +295,28 @@ def test_the_linters_translation_carries_a_sam_resources_suppressions_to_what_sa
     assert "Metadata" not in linted["SweeperLogs"]  # declared in the template, not made by SAM
     assert "Metadata" not in linted["OtherRole"]
     assert "Metadata" not in translation.resources["SweeperSweep"]
+
+
+def test_the_front_doors_failures_alarm_to_the_operations_topic() -> None:
+    """A 500 (an AWS call refused for good, or a fault of the front door's code) calls a person at
+    once; 503s only when they last (callers retry them). docs/reliability.md case 12."""
+    from front_door.app import DEPENDENCY_MISCONFIGURED, DEPENDENCY_UNAVAILABLE, UNEXPECTED_ERRORS
+
+    environment = sam()["Resources"]["FrontDoorFunction"]["Properties"]["Environment"]["Variables"]
+    namespace = sam()["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    alarms = {
+        alarm["Properties"]["MetricName"]: alarm["Properties"]
+        for alarm in resources_of("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == namespace
+    }
+
+    for metric in (DEPENDENCY_MISCONFIGURED, UNEXPECTED_ERRORS, DEPENDENCY_UNAVAILABLE):
+        alarm = alarms[metric]
+        # Powertools Metrics' one dimension: the function's POWERTOOLS_SERVICE_NAME.
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}]
+        assert alarm["AlarmActions"] == [{"Ref": "OperationsTopic"}], metric
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0), metric
+        assert alarm["TreatMissingData"] == "notBreaching", metric
+    for at_once in (DEPENDENCY_MISCONFIGURED, UNEXPECTED_ERRORS):
+        assert alarms[at_once]["EvaluationPeriods"] == 1, at_once
+    assert alarms[DEPENDENCY_UNAVAILABLE]["EvaluationPeriods"] > 1
