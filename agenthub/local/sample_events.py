@@ -102,7 +102,8 @@ class Names:
                 return str(self.resources[resource][attribute])
         if name in self.outputs:
             return str(self.outputs[name])
-        known = [*self.resources, *self.outputs, *self.pseudo]
+        # A name can be both a resource and an output (DataLakeBucket): suggest it once.
+        known = list(dict.fromkeys([*self.resources, *self.outputs, *self.pseudo]))
         close = difflib.get_close_matches(name, known, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise UnknownName(f"${{{name}}} names nothing in the deployed stack{hint}")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from agenthub.local.follow import request_ids_in
 from agenthub.local.invoke import InvokeError, environment_overrides
@@ -68,6 +71,39 @@ def test_names_inside_json_held_in_a_string_resolve_and_it_stays_json() -> None:
 def test_a_name_the_stack_lacks_is_an_error_that_suggests_the_closest() -> None:
     with pytest.raises(UnknownName, match=r"\$\{DataLakeBuckt\} names nothing.*did you mean DataLakeBucket"):
         resolve({"bucket": "${DataLakeBuckt}"}, NAMES)
+
+
+LOGICAL_IDS = st.from_regex(r"[A-Z][A-Za-z0-9]{2,20}", fullmatch=True)
+
+
+@given(
+    resources=st.lists(LOGICAL_IDS, min_size=1, max_size=8, unique=True),
+    outputs=st.lists(LOGICAL_IDS, max_size=8, unique=True),
+    data=st.data(),
+)
+def test_the_suggestions_for_an_unknown_name_name_each_candidate_once(
+    resources: list[str], outputs: list[str], data: st.DataObject
+) -> None:
+    # Stacks export many of their resources as outputs of the same name (DataLakeBucket).
+    outputs = [*outputs, *data.draw(st.lists(st.sampled_from(resources), max_size=len(resources)))]
+    names = Names(
+        resources={name: {"Type": "AWS::S3::Bucket", "Ref": name.lower()} for name in resources},
+        outputs={name: "value" for name in outputs},
+    )
+    typo = data.draw(st.sampled_from(resources)) + "x"
+    assume(typo not in resources and typo not in outputs)
+
+    with pytest.raises(UnknownName) as raised:
+        names.value(typo)
+
+    message = str(raised.value)
+    assert message.startswith(f"${{{typo}}} names nothing in the deployed stack")
+    if "did you mean" in message:
+        suggested = message.split("did you mean ", 1)[1].rstrip("?)").split(", ")
+        assert len(suggested) == len(set(suggested)), message
+        assert set(suggested) <= {*resources, *outputs}
+    else:
+        assert not difflib.get_close_matches(typo, [*resources, *outputs], n=1)
 
 
 def test_every_sample_event_file_is_json_and_every_data_file_is_used() -> None:

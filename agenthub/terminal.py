@@ -1,0 +1,46 @@
+"""Writing to the terminal: text from a model, a tool or a caller shown as it is, and consoles
+that wrap only where a terminal would.
+
+Hub data is never markup: rich would read `[local amazon.nova-lite-v1:0]` as a style and drop it,
+and `:smile:` as an emoji code. So every value reaches rich as a `Text` (which rich never parses),
+and control characters are shown as escapes (`\\x1b`), never sent to the terminal to act on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import IO, Any
+
+from rich.console import Console
+from rich.text import Text
+
+# C0 and C1 control characters and DEL, except tab and newline (a model's answer has lines).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A width no line reaches: output that goes to a file or a pipe is not wrapped.
+UNWRAPPED_WIDTH = 100_000
+
+
+def literal(text: str) -> str:
+    """The text with its control characters written out (`\\x1b`), so it prints as it is."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group(0)):02x}", text)
+
+
+def plain(text: Any, style: str = "") -> Text:
+    """A value as a `Text`: printed literally, whatever brackets or colons it holds."""
+    return Text(literal(str(text)), style=style)
+
+
+def line(*parts: str | Text) -> Text:
+    """One line of output from literal strings and styled `Text` parts (never markup)."""
+    return Text.assemble(*(plain(part) if isinstance(part, str) else part for part in parts))
+
+
+def console(stream: IO[str] | None = None) -> Console:
+    """A console on `stream` (stdout by default): a terminal's real width; a file or a pipe
+    unwrapped, unless COLUMNS says otherwise."""
+    file = stream or sys.stdout
+    interactive = file.isatty()
+    width = None if interactive or os.environ.get("COLUMNS", "").isdigit() else UNWRAPPED_WIDTH
+    return Console(file=file, width=width, highlight=False, soft_wrap=False, markup=False, emoji=False)
