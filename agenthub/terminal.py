@@ -16,25 +16,30 @@ from typing import IO, Any
 from rich.console import Console
 from rich.text import Text
 
-# C0 and C1 control characters and DEL, except tab and newline (a model's answer has lines).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 and C1 control characters and DEL, except the newline (a model's answer has lines); a tab
+# too, which a terminal would turn into a run of spaces of its choosing.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 # A width no line reaches: output that goes to a file or a pipe is not wrapped.
 UNWRAPPED_WIDTH = 100_000
 
 
-def literal(text: str) -> str:
-    """The text with its control characters written out (`\\x1b`), so it prints as it is."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group(0)):02x}", text)
+def literal(text: str, one_line: bool = False) -> str:
+    """The text with its control characters written out (`\\x1b`), so it prints as it is; with
+    `one_line`, its newlines too (`\\n`), for a table's cell or a line of a list."""
+    shown = _CONTROL.sub(lambda match: f"\\x{ord(match.group(0)):02x}", text)
+    return shown.replace("\n", "\\n") if one_line else shown
 
 
-def plain(text: Any, style: str = "") -> Text:
+def plain(text: Any, style: str = "", one_line: bool = False) -> Text:
     """A value as a `Text`: printed literally, whatever brackets or colons it holds."""
-    return Text(literal(str(text)), style=style)
+    return Text(literal(str(text), one_line), style=style)
 
 
-def line(*parts: str | Text) -> Text:
-    """One line of output from literal strings and styled `Text` parts (never markup)."""
-    return Text.assemble(*(plain(part) if isinstance(part, str) else part for part in parts))
+def line(*parts: str | Text, one_line: bool = False) -> Text:
+    """Output from literal strings and styled `Text` parts (never markup)."""
+    return Text.assemble(
+        *(plain(part, one_line=one_line) if isinstance(part, str) else part for part in parts)
+    )
 
 
 def console(stream: IO[str] | None = None) -> Console:
