@@ -43,9 +43,11 @@ def line(*parts: str | Text, one_line: bool = False) -> Text:
 
 
 def console(stream: IO[str] | None = None) -> Console:
-    """A console on `stream` (stdout by default): a terminal's real width; a file or a pipe
-    unwrapped, unless COLUMNS says otherwise."""
+    """A console on `stream` (stdout by default). Lines are never broken by it (soft wrap: a
+    terminal folds a long line for display, and a copied command stays whole); tables are laid
+    out to a terminal's real width, and to no width at all in a file or a pipe (unless COLUMNS
+    names one)."""
     file = stream or sys.stdout
     interactive = file.isatty()
     width = None if interactive or os.environ.get("COLUMNS", "").isdigit() else UNWRAPPED_WIDTH
-    return Console(file=file, width=width, highlight=False, soft_wrap=False, markup=False, emoji=False)
+    return Console(file=file, width=width, highlight=False, soft_wrap=True, markup=False, emoji=False)

@@ -275,3 +275,30 @@ def test_the_requests_table_on_a_terminal_uses_its_width(monkeypatch: pytest.Mon
     assert console(Terminal()).width != UNWRAPPED_WIDTH  # the terminal's own (80 when it cannot tell)
     monkeypatch.setenv("COLUMNS", "123")
     assert console(io.StringIO()).width == 123
+
+
+@pytest.mark.parametrize("columns", ["40", "80", None])
+def test_a_printed_command_is_never_broken_across_lines(
+    monkeypatch: pytest.MonkeyPatch, columns: str | None
+) -> None:
+    cursor = "eyJwayI6IlJFUVVFU1QjOWIxNzlkMDciLCJzayI6IlJFUVVFU1QifQ" * 3
+    page = {
+        "requests": [
+            {
+                "request_id": "r1",
+                "pipeline": "agent",
+                "status": "RUNNING",
+                "created_at": "t",
+                "updated_at": "t",
+            }
+        ],
+        "next_cursor": cursor,
+    }
+
+    with hub_answers(page) as out:
+        if columns:
+            monkeypatch.setenv("COLUMNS", columns)
+        client_commands.list_requests(args(limit=1, pipeline="agent", status=None, cursor=None))
+
+    (more,) = [line for line in out.getvalue().splitlines() if line.startswith("more: ")]
+    assert more == f"more: `agenthub requests --pipeline agent --limit 1 --cursor {cursor}`"
