@@ -1,20 +1,24 @@
 """`agenthub`: the project's command line.
 
-agenthub login [--local | --stack S]  sign in to a hub (people: browser and PKCE; machines: --machine)
+agenthub login [--local | --stack S]  sign in to a hub (people: browser and PKCE; machines: --machine;
+                                    a local user without a browser: --local --user NAME)
 agenthub submit PIPELINE [--input FILE|-] [--idempotency-key K] [--watch]
 agenthub status ID | watch ID | cancel ID
 agenthub requests [--pipeline P] [--status S]   your recent requests
 agenthub upload-dataset FILE [--method M]       upload, then the dataset's report
 agenthub models | tools                         your customized models; the tools agents may use
-                                    (every client command takes --local or --stack/--region, and --json)
+                                    (every client command takes --local or --stack/--region, and --json;
+                                    without them: $AGENTHUB_STACK, else the last login's hub)
 agenthub local up [--port N]        run the whole hub locally until interrupted (its state kept)
 agenthub local token [--user NAME]  print an access token for a local user
-agenthub local invoke ID [-e EVENT] run one function's handler with an event, as sam local invoke
+agenthub local invoke [-t TEMPLATE] ID [-e EVENT]
+                                    run one function's handler (the hub's or a tool's) with an event,
+                                    as sam local invoke; each run with fresh ids (--keep-ids: as written)
 agenthub local event EVENT          a sample event with its ${...} names resolved
 agenthub local reset                wipe the local cloud's saved state
 agenthub local soak --requests N --fault-rate R [--seed S] [--json]
                                     a local cloud of its own under load and faults, and a ledger
-agenthub redrive QUEUE [--stack S]  move a dead-letter queue's messages back (local cloud or stack)
+agenthub redrive QUEUE [--stack S]  move a dead-letter queue's messages back (local cloud or stack; --json)
 agenthub demo                       start the local cloud, send the sample requests, report
 agenthub template translate [OUT]   the SAM-translated template, as JSON
 agenthub openapi [OUT]              the API's OpenAPI document (docs/openapi.json), from the front door
