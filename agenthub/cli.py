@@ -1,20 +1,24 @@
 """`agenthub`: the project's command line.
 
-agenthub login [--local | --stack S]  sign in to a hub (people: browser and PKCE; machines: --machine)
+agenthub login [--local | --stack S]  sign in to a hub (people: browser and PKCE; machines: --machine;
+                                    a local user without a browser: --local --user NAME)
 agenthub submit PIPELINE [--input FILE|-] [--idempotency-key K] [--watch]
 agenthub status ID | watch ID | cancel ID
 agenthub requests [--pipeline P] [--status S]   your recent requests
 agenthub upload-dataset FILE [--method M]       upload, then the dataset's report
 agenthub models | tools                         your customized models; the tools agents may use
-                                    (every client command takes --local or --stack/--region, and --json)
+                                    (every client command takes --local or --stack/--region, and --json;
+                                    without them: $AGENTHUB_STACK, else the last login's hub)
 agenthub local up [--port N]        run the whole hub locally until interrupted (its state kept)
 agenthub local token [--user NAME]  print an access token for a local user
-agenthub local invoke ID [-e EVENT] run one function's handler with an event, as sam local invoke
+agenthub local invoke [-t TEMPLATE] ID [-e EVENT]
+                                    run one function's handler (the hub's or a tool's) with an event,
+                                    as sam local invoke; each run with fresh ids (--keep-ids: as written)
 agenthub local event EVENT          a sample event with its ${...} names resolved
 agenthub local reset                wipe the local cloud's saved state
 agenthub local soak --requests N --fault-rate R [--seed S] [--json]
                                     a local cloud of its own under load and faults, and a ledger
-agenthub redrive QUEUE [--stack S]  move a dead-letter queue's messages back (local cloud or stack)
+agenthub redrive QUEUE [--stack S]  move a dead-letter queue's messages back (local cloud or stack; --json)
 agenthub demo                       start the local cloud, send the sample requests, report
 agenthub template translate [OUT]   the SAM-translated template, as JSON
 agenthub openapi [OUT]              the API's OpenAPI document (docs/openapi.json), from the front door
@@ -125,6 +129,9 @@ def local_invoke(args: argparse.Namespace) -> int:
         follow=args.follow,
         follow_timeout=args.follow_timeout,
         provide_needs=not args.no_needs,
+        stack=args.stack,
+        template=Path(args.template) if args.template else None,
+        fresh_ids=not args.keep_ids,
     )
     info = running_cloud(state_dir())
     cloud = None
@@ -158,17 +165,24 @@ def _cloud_for_one_call() -> Any:
 
 def local_event(args: argparse.Namespace) -> int:
     from agenthub.local.invoke import InvokeError, LocalCloudClient, provide, running_cloud
-    from agenthub.local.sample_events import load_event, load_needs
+    from agenthub.local.sample_events import FreshIds, load_event, load_needs
 
     info = running_cloud(state_dir())
     if info is None:
         return _fail(f"no local cloud runs from {state_dir()}: start one with `agenthub local up`")
     cloud = LocalCloudClient(info)
     path = Path(args.event)
+    rename = None if args.keep_ids else FreshIds()
     try:
-        event = load_event(path, cloud.names)
+        stack = cloud.stack_of_template(Path(args.template)) if args.template else args.stack
+        if stack is not None and stack not in cloud.stacks:
+            raise InvokeError(
+                f"no stack {stack} in the local cloud; its stacks: {', '.join(sorted(cloud.stacks))}"
+            )
+        names = cloud.stacks[stack or cloud.hub_stack]
+        event = load_event(path, names, rename)
         if args.prepare:
-            provide(cloud, load_needs(path, cloud.names), sys.stderr)
+            provide(cloud, load_needs(path, names, rename), sys.stderr, rename=rename)
     except (OSError, ValueError, LookupError, InvokeError) as error:
         return _fail(f"{path}: {error}", EXIT_USAGE)
     print(json.dumps(event, indent=2, ensure_ascii=False))
@@ -186,6 +200,9 @@ def local_reset(args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     removed = LocalState(state_dir()).wipe()
+    if args.json:
+        print(json.dumps({"state_dir": str(state_dir()), "removed": [str(entry) for entry in removed]}))
+        return 0
     for entry in removed:
         print(f"removed {entry}")
     if not removed:
@@ -268,14 +285,17 @@ def redrive(args: argparse.Namespace) -> int:
         results = [move_back(finder.sqs, queue, wait_seconds=args.wait) for queue in queues]
     except RedriveError as error:
         return _fail(str(error))
-    for result in results:
-        if result.status == "EMPTY":
-            print(f"{result.queue.name}: nothing to redrive")
-        else:
-            reason = f": {result.failure}" if result.failure else ""
-            print(
-                f"{result.queue.name}: {result.moved} message(s) moved back, {result.status.lower()}{reason}"
-            )
+    if args.json:
+        fields = ("status", "moved", "failure")
+        print(json.dumps([{"queue": r.queue.name, **{f: getattr(r, f) for f in fields}} for r in results]))
+    else:
+        for result in results:
+            if result.status == "EMPTY":
+                print(f"{result.queue.name}: nothing to redrive")
+            else:
+                reason = f": {result.failure}" if result.failure else ""
+                moved = f"{result.moved} message(s) moved back, {result.status.lower()}{reason}"
+                print(f"{result.queue.name}: {moved}")
     return 0 if all(result.status in ("EMPTY", "COMPLETED") for result in results) else 1
 
 
@@ -365,6 +385,22 @@ def _add_cloud_options(parser: argparse.ArgumentParser, default_port: int) -> No
     )
     parser.add_argument(
         "--concurrency", type=int, default=2, help="worker processes per function (beyond it, calls wait)"
+    )
+
+
+def _add_stack_choice(parser: argparse.ArgumentParser, whose: str) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "-t",
+        "--template",
+        help=f"{whose} stack by its template, as sam local invoke -t (tools/calculator/template.yaml)",
+    )
+    where.add_argument("--stack", help=f"{whose} stack by name (agent-hub, agent-hub-calculator, ...)")
+    parser.add_argument(
+        "--keep-ids",
+        action="store_true",
+        help="use the event's ids as written (a second run then meets the first's records); by default "
+        "each UUID in the event and in what it needs is a new one, so a run leaves rows of its own",
     )
 
 
@@ -474,14 +510,20 @@ def parser() -> argparse.ArgumentParser:
         "invoke",
         help="run one function's real handler with an event, inside the local cloud (sam local invoke)",
         description="Runs the function's handler in the running local cloud (or one started for the "
-        "call) with exactly the environment the template gives it. The event's ${LogicalId}, "
-        "${LogicalId.Attr}, ${Parent.Child} and ${Output} names are resolved against the deployed stack, "
-        "and what it needs first (its .needs.json) is provided. The function's log goes to stderr, its "
-        "response to stdout; a function error (or, with --follow, an execution that did not succeed) "
-        "exits 1.",
+        "call) with exactly the environment the template gives it: a function of the hub stack or of a "
+        "tool's stack (agent-hub-<tool>), found by its logical id or named with -t/--stack. The event's "
+        "${LogicalId}, ${LogicalId.Attr}, ${Parent.Child} and ${Output} names are resolved against that "
+        "deployed stack, its UUIDs are made new for the run (--keep-ids keeps them), and what it needs "
+        "first (its .needs.json) is provided. The function's log goes to stderr, its response to stdout; "
+        "a function error (or, with --follow, an execution that did not succeed) exits 1.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    invoke.add_argument("function", metavar="LogicalId", help="the function's logical id in the template")
+    invoke.add_argument(
+        "function",
+        metavar="LogicalId",
+        help="the function's logical id in its template (the hub's, or a tool's: found in whichever has it)",
+    )
+    _add_stack_choice(invoke, "the function's")
     invoke.add_argument("-e", "--event", help="the event file ('-' reads standard input); none: {}")
     invoke.add_argument(
         "--env-vars",
@@ -507,8 +549,10 @@ def parser() -> argparse.ArgumentParser:
     event.add_argument(
         "--prepare", action="store_true", help="also provide what it needs first (its .needs.json)"
     )
+    _add_stack_choice(event, "the event's names'")
     event.set_defaults(run=local_event)
     reset = local.add_parser("reset", help="wipe the local cloud's saved state (users, data, executions)")
+    reset.add_argument("--json", action="store_true", help="print what was removed as JSON")
     reset.set_defaults(run=local_reset)
     token = local.add_parser("token", help="print an access token for a local user (created on first use)")
     token.add_argument("--user", default="developer")
@@ -543,21 +587,43 @@ def parser() -> argparse.ArgumentParser:
     moving.add_argument("--stack", help="the name of a deployed stack (default: the running local cloud)")
     moving.add_argument("--region", help="the deployed stack's region (default: your AWS configuration's)")
     moving.add_argument("--wait", type=float, default=300, help="seconds to wait for the move to finish")
+    moving.add_argument(
+        "--json",
+        action="store_true",
+        help="print each queue's outcome as JSON (queue, status, moved, failure)",
+    )
     moving.set_defaults(run=redrive)
 
     _add_project_commands(commands)
     return root
 
 
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool that SIGPIPE ended
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     try:
+        args = parser().parse_args(argv)  # --help writes too
         result: int = args.run(args)
+        sys.stdout.flush()
     except ModuleNotFoundError as error:
         return _fail(f"a dependency is missing ({error.name}); run `make demo` (or `pip install -e .`) first")
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
     return result
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout has gone (`agenthub requests | head`): stop quietly, as a tool that
+    SIGPIPE ends does. Python's own handling of SIGPIPE is to raise, and to complain again when it
+    flushes stdout at exit, so stdout is pointed at /dev/null first
+    (https://docs.python.org/3/library/signal.html#note-on-sigpipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

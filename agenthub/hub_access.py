@@ -1,9 +1,14 @@
 """Finding a hub and signing in to it, for the client commands (`agenthub login`, `submit`, ...).
 
 A hub is a deployed stack, found by name through its CloudFormation outputs (the region from the
-usual AWS settings), or the local cloud (`--local`, from its `local.json`). People sign in
-through the user pool's hosted sign-in with the authorization code grant and PKCE, the code
-coming back to a loopback redirect (as `aws sso login` does); machines with client credentials.
+usual AWS settings), or the local cloud (`--local`, from its `local.json`). Which one a command
+means: its flags (`--local`, `--stack`, `--region`), else `$AGENTHUB_STACK`, else the hub of the
+last `agenthub login`, else the stack `agent-hub`; so after `agenthub login --local` the plain
+commands use the local cloud, and every command the CLI suggests carries the flags it needs to
+reach the same hub (`Hub.command`). People sign in through the user pool's hosted sign-in with
+the authorization code grant and PKCE, the code coming back to a loopback redirect (as `aws sso
+login` does), or, for a local cloud's users, with the same form filled in by the CLI (`agenthub
+login --local --user NAME`); machines with client credentials.
 Tokens are cached in the user's config directory, in a file only its owner may read (0600), and
 renewed with the refresh token (people) or the client's secret (machines) when they expire.
 """
@@ -19,7 +24,7 @@ import threading
 import time
 import webbrowser
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -53,10 +58,62 @@ class Hub:
     token_endpoint: str
     people_client_id: str
     machine_client_id: str | None
+    # The flags that choose this hub on the command line; none when plain commands reach it.
+    flags: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def authorize_endpoint(self) -> str:
         return self.token_endpoint.rsplit("/oauth2/", 1)[0] + "/oauth2/authorize"
+
+    def command(self, *words: str) -> str:
+        """`agenthub <words>` as a command that reaches this hub when typed as printed."""
+        return " ".join(["agenthub", *words, *self.flags])
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which hub a command means: the local cloud, or a deployed stack (no region: the AWS settings')."""
+
+    local: bool = False
+    stack: str = DEFAULT_STACK
+    region: str | None = None
+
+    def flags(self) -> tuple[str, ...]:
+        if self.local:
+            return ("--local",)
+        return ("--stack", self.stack, *(("--region", self.region) if self.region else ()))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"local": True} if self.local else {"stack": self.stack, "region": self.region}
+
+    @classmethod
+    def of_json(cls, value: Any) -> Target | None:
+        if not isinstance(value, dict):
+            return None
+        if value.get("local") is True:
+            return cls(local=True)
+        stack, region = value.get("stack"), value.get("region")
+        if isinstance(stack, str) and stack and (region is None or isinstance(region, str)):
+            return cls(stack=stack, region=region)
+        return None
+
+
+def resolve_target(
+    local: bool,
+    stack: str | None,
+    region: str | None,
+    remembered: Target | None,
+    environment: dict[str, str] | os._Environ[str],
+) -> Target:
+    """The hub a command means: its flags, then $AGENTHUB_STACK, then the last login's, then `agent-hub`."""
+    if local:
+        return Target(local=True)
+    named = stack or environment.get("AGENTHUB_STACK")
+    if named or region:
+        if not named and remembered is not None and not remembered.local:
+            named = remembered.stack  # `--region` alone: the last login's stack, in that region
+        return Target(stack=named or DEFAULT_STACK, region=region)
+    return remembered or Target()
 
 
 def local_hub(state_dir: Path) -> Hub:
@@ -65,7 +122,11 @@ def local_hub(state_dir: Path) -> Hub:
         raise HubAccessError(
             f"no local cloud is running ({path} is missing): start one with `agenthub local up`"
         )
-    info = json.loads(path.read_text())
+    return hub_of_local_cloud(json.loads(path.read_text()))
+
+
+def hub_of_local_cloud(info: dict[str, Any]) -> Hub:
+    """The hub a local cloud's local.json describes."""
     return Hub(
         name=f"local {info['api_url']}",
         api_url=info["api_url"],
@@ -85,7 +146,8 @@ def deployed_hub(stack: str, region: str | None, cloudformation: Any = None) -> 
         described = client.describe_stacks(StackName=stack)["Stacks"][0]
     except NoRegionError as error:
         raise HubAccessError(
-            "no AWS region is set: pass --region or set AWS_REGION (or a profile's region)"
+            f"no AWS region is set to find the stack {stack} in: pass --region or set AWS_REGION (or a "
+            "profile's region); for the local cloud, --local"
         ) from error
     except NoCredentialsError as error:
         raise HubAccessError(
@@ -139,6 +201,7 @@ class Login:
     expires_at: float
     refresh_token: str | None = None
     client_secret: str | None = None  # machines only: how the login renews itself
+    username: str | None = None  # a local user signed in by name (`agenthub login --local --user`)
 
     @property
     def expired(self) -> bool:
@@ -146,10 +209,22 @@ class Login:
 
 
 class TokenCache:
-    """One JSON file of logins by hub, readable by its owner only."""
+    """One JSON file of logins by hub, readable by its owner only, and beside it the hub of the
+    last login (which the plain commands use)."""
 
     def __init__(self, directory: Path | None = None) -> None:
         self.path = (directory or config_dir()) / "logins.json"
+        self.last_path = self.path.with_name("last-login.json")
+
+    def last_target(self) -> Target | None:
+        try:
+            return Target.of_json(json.loads(self.last_path.read_text()))
+        except (OSError, ValueError):
+            return None  # none yet, or unreadable: the plain commands fall back to the default
+
+    def remember(self, target: Target) -> None:
+        self.last_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.last_path.write_text(json.dumps(target.as_json()) + "\n")
 
     def _read(self) -> dict[str, Any]:
         if not self.path.exists():
@@ -295,16 +370,22 @@ def person_login(
         server.shutdown()
         server.server_close()
     if received.get("state") != state:
-        raise HubAccessError("the sign-in came back with another state: start `agenthub login` again")
+        raise HubAccessError(
+            f"the sign-in came back with another state: start `{hub.command('login')}` again"
+        )
     if "code" not in received:
         reason = received.get("error_description") or received.get("error") or "no code"
         raise HubAccessError(f"the sign-in failed: {reason}")
+    return _exchange_code(hub, received["code"], callback_url, verifier)
+
+
+def _exchange_code(hub: Hub, code: str, callback_url: str, verifier: str) -> Login:
     body = _token_request(
         hub.token_endpoint,
         {
             "grant_type": "authorization_code",
             "client_id": hub.people_client_id,
-            "code": received["code"],
+            "code": code,
             "redirect_uri": callback_url,
             "code_verifier": verifier,
         },
@@ -319,11 +400,69 @@ def person_login(
     )
 
 
+def password_login(
+    hub: Hub,
+    username: str,
+    password: str,
+    callback_url: str = DEFAULT_CALLBACK_URL,
+    scopes: str | None = PEOPLE_SCOPES,
+) -> Login:
+    """The authorization code grant with PKCE, the hosted sign-in's form filled in here rather than
+    in a browser: for the local cloud's own sign-in page, whose form is a plain POST to `/login`
+    (Cognito's managed login adds a CSRF cookie and may ask for more than a password). The code
+    is read from the redirect's Location, so nothing needs to listen on the callback URL."""
+    verifier, challenge = _pkce_pair()
+    state = secrets.token_urlsafe(24)
+    query = {
+        "response_type": "code",
+        "client_id": hub.people_client_id,
+        "redirect_uri": callback_url,
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **({"scope": scopes} if scopes else {}),
+    }
+    root = hub.authorize_endpoint.rsplit("/oauth2/", 1)[0]
+    try:
+        page = requests.get(hub.authorize_endpoint, params=query, timeout=HTTP_TIMEOUT)
+        signed_in = (
+            requests.post(
+                f"{root}/login",
+                data={**query, "username": username, "password": password},
+                allow_redirects=False,
+                timeout=HTTP_TIMEOUT,
+            )
+            if page.status_code == 200
+            else page
+        )
+    except requests.RequestException as error:
+        raise HubAccessError(f"cannot reach the sign-in page at {root}: {error}") from error
+    if signed_in.status_code != 302:
+        try:
+            reason = signed_in.json().get("error_description") or signed_in.text[:200]
+        except ValueError:
+            reason = signed_in.text[:200] or f"HTTP {signed_in.status_code}"
+        raise HubAccessError(f"the sign-in as {username} failed: {reason}")
+    redirect = parse_qs(urlparse(signed_in.headers.get("Location", "")).query)
+    if redirect.get("state", [""])[-1] != state or "code" not in redirect:
+        raise HubAccessError("the sign-in did not redirect with this login's code and state")
+    login = _exchange_code(hub, redirect["code"][-1], callback_url, verifier)
+    login.username = username
+    return login
+
+
+def login_command(hub: Hub, login: Login | None) -> str:
+    """The command that signs in to the hub again, the way the login was made."""
+    if login is not None and login.username:
+        return hub.command("login", "--user", login.username)
+    return hub.command("login")
+
+
 def current_token(hub: Hub, cache: TokenCache) -> str:
     """A valid access token for the hub: the cached one, or one renewed from the cached login."""
     login = cache.get(hub)
     if login is None:
-        raise LoginRequired(f"not logged in to {hub.name}: run `agenthub login` first")
+        raise LoginRequired(f"not logged in to {hub.name}: run `{login_command(hub, None)}` first")
     if not login.expired:
         return login.access_token
     if login.kind == "machine" and login.client_secret:
@@ -340,7 +479,8 @@ def current_token(hub: Hub, cache: TokenCache) -> str:
             )
         except HubAccessError as error:
             raise LoginRequired(
-                f"your login to {hub.name} has expired and cannot be renewed ({error}): run `agenthub login`"
+                f"your login to {hub.name} has expired and cannot be renewed ({error}): "
+                f"run `{login_command(hub, login)}`"
             ) from error
         renewed = Login(
             kind="person",
@@ -350,8 +490,9 @@ def current_token(hub: Hub, cache: TokenCache) -> str:
             expires_at=time.time() + int(body.get("expires_in", 3600)),
             # Cognito hands out a new refresh token only when rotation is on; keep the old one otherwise.
             refresh_token=body.get("refresh_token") or login.refresh_token,
+            username=login.username,
         )
     else:
-        raise LoginRequired(f"your login to {hub.name} has expired: run `agenthub login`")
+        raise LoginRequired(f"your login to {hub.name} has expired: run `{login_command(hub, login)}`")
     cache.put(hub, renewed)
     return renewed.access_token

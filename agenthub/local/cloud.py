@@ -117,6 +117,7 @@ class LocalCloud:
         self.functions: FunctionHost | None = None
         self.api: LocalApi | None = None
         self.stacks: dict[str, Stack] = {}  # every stack deployed, the hub's first
+        self.templates: dict[str, Path] = {}  # the template each stack beside the hub's came from
         self._layers: dict[str, Path] = {}
         self._api_server: BaseWSGIServer | None = None
         self._pollers: list[SqsPoller] = []
@@ -251,6 +252,7 @@ class LocalCloud:
         self.emulator.event_sources.extend(stack.event_sources)
         self._start_pollers(stack, self.emulator, self.functions)
         self.stacks[name] = stack
+        self.templates[name] = template
         return stack
 
     def delete_stack(self, name: str) -> None:
@@ -524,6 +526,17 @@ class LocalCloud:
             # Every resource's type, Ref and attributes, by logical id (`Parent.Child` when nested):
             # what the sample events' `${...}` name (agenthub.local.sample_events).
             "resources": resource_table(self.stack),
+            "template": str(self.config.template),
+            # The stacks beside the hub's (the tools'), likewise: `agenthub local invoke` runs theirs too.
+            "stacks": {
+                name: {
+                    "template": str(self.templates.get(name, "")),
+                    "resources": resource_table(stack),
+                    "outputs": stack.outputs,
+                }
+                for name, stack in self.stacks.items()
+                if stack is not self.stack
+            },
             "pid": os.getpid(),
             "started_at": time.time(),
         }

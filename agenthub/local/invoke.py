@@ -1,8 +1,12 @@
 """`agenthub local invoke`: one function's real handler with a sample event, inside the local cloud.
 
-Shaped like `sam local invoke <LogicalId> -e EVENT [--env-vars FILE]`, without Docker: the event's
-`${...}` names are resolved against the running local cloud (`agenthub.local.sample_events`), what
-it needs first (its `.needs.json`) is provided, and the function runs in one of the local cloud's
+Shaped like `sam local invoke [-t TEMPLATE] <LogicalId> -e EVENT [--env-vars FILE]`, without Docker.
+The function is one of the hub stack's or of a stack beside it (a tool's, `agent-hub-<tool>`): named
+by its template (`-t tools/calculator/template.yaml`) or stack (`--stack`), or found by its logical
+id in whichever stack has it. The event's `${...}` names are resolved against that stack in the
+running local cloud (`agenthub.local.sample_events`), its ids are made fresh for the run
+(`FreshIds`; `--keep-ids` keeps them), what it needs first (its `.needs.json`) is provided, and the
+function runs in one of the local cloud's
 own execution environments, with exactly the environment the template gives it, through the
 emulator's `POST /_agenthub/invoke` (Lambda's Invoke, with the invocation's whole log). With
 `--env-vars`, the variables the file names for the function (SAM's format: `{"LogicalId": {...},
@@ -25,12 +29,14 @@ from typing import IO, Any
 
 import requests
 
+from agenthub import PROJECT_ROOT
 from agenthub.local import local_client
 from agenthub.local.follow import Follower, FollowResult, request_ids_in
 from agenthub.local.sample_events import (
-    EVENTS_DIR,
+    FreshIds,
     Names,
     Needs,
+    Rename,
     load_event,
     load_needs,
 )
@@ -53,6 +59,18 @@ class InvokeOptions:
     follow: bool = False
     follow_timeout: float = 120.0
     provide_needs: bool = True
+    stack: str | None = None  # the stack's name; None: whichever stack has the function
+    template: Path | None = None  # or the template it was deployed from
+    fresh_ids: bool = True  # new ids for the run (sample_events.FreshIds), or the event's as written
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A function of one of the local cloud's stacks."""
+
+    stack: str
+    logical_id: str
+    name: str  # the function's name
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,11 @@ class Outcome:
     event: Any
     followed: FollowResult | None = None
     prerequisites: list[Invocation] = field(default_factory=list)
+    ids: FreshIds | None = None  # the run's ids, when they were made fresh
+
+    def as_written(self, value: Any) -> Any:
+        """`value` with the run's fresh ids back as the sample wrote them."""
+        return self.ids.as_written(value) if self.ids is not None else value
 
     @property
     def ok(self) -> bool:
@@ -89,47 +112,91 @@ class Outcome:
 
 
 class LocalCloudClient:
-    """A running local cloud, as its local.json describes it."""
+    """A running local cloud, as its local.json describes it: the hub stack, and the stacks beside it."""
 
     def __init__(self, info: dict[str, Any]) -> None:
         self.info = info
-        self.names = Names.of_local_cloud(info)
+        self.names = Names.of_local_cloud(info)  # the hub stack's
         self.endpoint_url = str(info["endpoint_url"])
+        self.hub_stack = str(info.get("stack_name", ""))
+        self.stacks: dict[str, Names] = {self.hub_stack: self.names}
+        self.templates: dict[str, Path] = {}
+        if info.get("template"):
+            self.templates[self.hub_stack] = Path(str(info["template"]))
+        for name, stack in (info.get("stacks") or {}).items():
+            pseudo = {**self.names.pseudo, "AWS::StackName": name}
+            self.stacks[name] = Names(
+                dict(stack.get("resources", {})), dict(stack.get("outputs", {})), pseudo
+            )
+            if stack.get("template"):
+                self.templates[name] = Path(str(stack["template"]))
 
     def client(self, service: str) -> Any:
         return local_client(service, str(self.info["region"]), self.endpoint_url)
 
-    def functions(self) -> dict[str, str]:
-        """The stack's functions: logical id -> function name."""
+    def functions(self, stack: str | None = None) -> dict[str, str]:
+        """A stack's functions (the hub's by default): logical id -> function name."""
+        names = self.stacks[stack or self.hub_stack]
         return {
             logical_id: str(resource["Ref"])
-            for logical_id, resource in self.names.resources.items()
+            for logical_id, resource in names.resources.items()
             if resource.get("Type") == FUNCTION_TYPE
         }
 
-    def function_name(self, logical_id: str) -> str:
-        functions = self.functions()
-        if logical_id not in functions:
-            known = ", ".join(sorted(functions))
-            raise InvokeError(f"{logical_id} is not a function of the template; its functions: {known}")
-        return functions[logical_id]
+    def stack_of_template(self, template: Path) -> str:
+        wanted = _absolute(template)
+        for stack, path in self.templates.items():
+            if _absolute(path) == wanted:
+                return stack
+        deployed = ", ".join(f"{_shown(path)} ({stack})" for stack, path in sorted(self.templates.items()))
+        raise InvokeError(f"{template} is not a template the local cloud deployed; it deployed {deployed}")
 
-    def invoke(self, logical_id: str, event: Any, environment: dict[str, str] | None = None) -> Invocation:
-        name = self.function_name(logical_id)
+    def locate(self, logical_id: str, stack: str | None = None, template: Path | None = None) -> FunctionRef:
+        """The function of that logical id: in the stack named (by name or template), else in
+        whichever stack has it; an error that lists the functions when none does, or names the
+        stacks when several do."""
+        if template is not None:
+            stack = self.stack_of_template(template)
+        if stack is not None and stack not in self.stacks:
+            raise InvokeError(
+                f"no stack {stack} in the local cloud; its stacks: {', '.join(sorted(self.stacks))}"
+            )
+        searched = [stack] if stack is not None else list(self.stacks)
+        found = [name for name in searched if logical_id in self.functions(name)]
+        if len(found) > 1:
+            raise InvokeError(
+                f"{logical_id} is a function of several stacks ({', '.join(found)}): "
+                "name one with --stack or --template"
+            )
+        if not found:
+            where = f"the stack {stack}" if stack is not None else "any stack of the local cloud"
+            known = "; ".join(
+                f"{name}: {', '.join(sorted(self.functions(name))) or 'none'}" for name in searched
+            )
+            raise InvokeError(f"{logical_id} is not a function of {where}; the functions are {known}")
+        (home,) = found
+        return FunctionRef(home, logical_id, self.functions(home)[logical_id])
+
+    def function_name(self, logical_id: str) -> str:
+        return self.locate(logical_id).name
+
+    def invoke(
+        self, function: FunctionRef, event: Any, environment: dict[str, str] | None = None
+    ) -> Invocation:
         response = requests.post(
             f"{self.endpoint_url}/_agenthub/invoke",
-            json={"function": name, "payload": json.dumps(event), "environment": environment or {}},
+            json={"function": function.name, "payload": json.dumps(event), "environment": environment or {}},
             # The local cloud ends the invocation at the function's own timeout (Lambda's is at most 900 s).
             timeout=(10, 960),
         )
         answer = response.json()
         if response.status_code != 200:
             raise InvokeError(
-                f"{logical_id} was not invoked ({response.status_code}): {answer.get('message')}"
+                f"{function.logical_id} was not invoked ({response.status_code}): {answer.get('message')}"
             )
         return Invocation(
-            function=logical_id,
-            name=name,
+            function=function.logical_id,
+            name=function.name,
             request_id=str(answer["request_id"]),
             payload=str(answer["payload"]),
             function_error=answer.get("function_error"),
@@ -137,6 +204,10 @@ class LocalCloudClient:
             duration_ms=float(answer.get("duration_ms", 0)),
             ignored_variables=tuple(answer.get("ignored_variables", [])),
         )
+
+
+def _absolute(path: Path) -> Path:
+    return (path if path.is_absolute() else Path.cwd() / path).resolve()
 
 
 def environment_overrides(env_vars: Path, logical_id: str, function_name: str) -> dict[str, str]:
@@ -161,8 +232,11 @@ def _as_variable(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def provide(cloud: LocalCloudClient, needs: Needs, err: IO[str], depth: int = 0) -> list[Invocation]:
-    """Puts what an event needs first in place: lake objects, then the events to run first."""
+def provide(
+    cloud: LocalCloudClient, needs: Needs, err: IO[str], depth: int = 0, rename: Rename | None = None
+) -> list[Invocation]:
+    """Puts what an event needs first in place: lake objects, then the events to run first (with
+    the same fresh ids as the event, when `rename` gives them)."""
     s3 = cloud.client("s3")
     for item in needs.objects:
         s3.put_object(Bucket=item.bucket, Key=item.key, Body=item.body)
@@ -175,7 +249,11 @@ def provide(cloud: LocalCloudClient, needs: Needs, err: IO[str], depth: int = 0)
             )
         shown = _shown(prerequisite.event)
         outcome = invoke(
-            cloud, InvokeOptions(prerequisite.function, prerequisite.event), err=None, depth=depth + 1
+            cloud,
+            InvokeOptions(prerequisite.function, prerequisite.event, fresh_ids=rename is not None),
+            err=None,
+            depth=depth + 1,
+            rename=rename,
         )
         if outcome.invocation.function_error:
             raise InvokeError(
@@ -188,36 +266,54 @@ def provide(cloud: LocalCloudClient, needs: Needs, err: IO[str], depth: int = 0)
 
 def _shown(path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(EVENTS_DIR.parent))
+        return str(_absolute(path).relative_to(PROJECT_ROOT))
     except ValueError:
         return str(path)
 
 
 def invoke(
-    cloud: LocalCloudClient, options: InvokeOptions, err: IO[str] | None = sys.stderr, depth: int = 0
+    cloud: LocalCloudClient,
+    options: InvokeOptions,
+    err: IO[str] | None = sys.stderr,
+    depth: int = 0,
+    rename: Rename | None = None,
 ) -> Outcome:
-    """Invokes the function with the event (resolved, its needs provided); `err` gets the log
-    (None: an event's prerequisite, which only says that it ran)."""
+    """Invokes the function with the event (resolved, its ids fresh unless kept, its needs
+    provided); `err` gets the log (None: an event's prerequisite, which only says that it ran).
+    `rename` is the fresh ids of the run a prerequisite belongs to."""
     quiet = err is None
     log_to: IO[str] = err if err is not None else io.StringIO()
-    name = cloud.function_name(options.function)
+    function = cloud.locate(options.function, options.stack, options.template)
+    names = cloud.stacks[function.stack]
+    ids = None
+    if rename is None and options.fresh_ids:
+        ids = FreshIds()
+        rename = ids
     try:
-        event = load_event(options.event, cloud.names) if options.event is not None else {}
+        event = load_event(options.event, names, rename) if options.event is not None else {}
         needs = Needs()
         if options.provide_needs and options.event is not None and str(options.event) != "-":
-            needs = load_needs(options.event, cloud.names)
+            needs = load_needs(options.event, names, rename)
     except (OSError, ValueError, LookupError) as error:
         raise InvokeError(f"event {options.event}: {error}") from error
-    prerequisites = provide(cloud, needs, log_to, depth)
-    overrides = environment_overrides(options.env_vars, options.function, name) if options.env_vars else {}
+    prerequisites = provide(cloud, needs, log_to, depth, rename)
+    overrides = (
+        environment_overrides(options.env_vars, options.function, function.name) if options.env_vars else {}
+    )
     follower = Follower(cloud, log_to) if options.follow else None
     if follower is not None:
         follower.open()
     try:
         if not quiet:
             where = f"the local cloud at {cloud.endpoint_url}"
-            print(f"Invoking {options.function} ({name}) in {where}", file=log_to)
-        invocation = cloud.invoke(options.function, event, overrides)
+            stack = "" if function.stack == cloud.hub_stack else f" of {function.stack}"
+            fresh = (
+                " (the event's ids made fresh: --keep-ids keeps them)"
+                if ids is not None and ids.renamed
+                else ""
+            )
+            print(f"Invoking {options.function}{stack} ({function.name}) in {where}{fresh}", file=log_to)
+        invocation = cloud.invoke(function, event, overrides)
         if not quiet:
             log_to.write(invocation.log)
             if invocation.ignored_variables:
@@ -226,7 +322,7 @@ def invoke(
                     f"(as with sam local invoke): {', '.join(invocation.ignored_variables)}",
                     file=log_to,
                 )
-        outcome = Outcome(invocation, event, prerequisites=prerequisites)
+        outcome = Outcome(invocation, event, prerequisites=prerequisites, ids=ids)
         if follower is not None:
             started = request_ids_in(event) | request_ids_in(invocation.response())
             awaited = request_ids_in(invocation.response()) - request_ids_in(event)

@@ -23,6 +23,13 @@ An event that needs something first has a sidecar beside it, `<name>.needs.json`
 
 `objects` are put into S3 first (from a file beside the sidecar, or `text`); `invoke` names events
 to run first through their functions (and their own needs before them).
+
+A sample's ids are fixed (its caller's `sub`, request ids, event ids), so run as written into a
+local cloud someone uses, a second run would meet the first one's rows: a replayed answer, a
+dedupe record, a 409. `FreshIds` gives one run new ids instead, every UUID in the event and in
+what it needs first replaced consistently (a request recorded first, then read, is the same new
+request), as the benchmarks' `fresh_sample` does; the run's rows are its own, under a caller of
+its own that no person is.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +51,32 @@ if TYPE_CHECKING:
 EVENTS_DIR = PROJECT_ROOT / "events"
 NEEDS_SUFFIX = ".needs.json"
 _PLACEHOLDER = re.compile(r"\$\{(!?)([A-Za-z0-9_:.]+)\}")
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+Rename = Callable[[str], str]  # an event file's text -> the text to use
+
+
+class FreshIds:
+    """New ids for one run of a sample and what it needs first: each UUID in their text becomes a
+    new one, the same UUID always the same new one. Applied to the files' text before their
+    `${...}` are resolved, so the deployment's own names (which may hold UUIDs) stay as they are."""
+
+    def __init__(self) -> None:
+        self.renamed: dict[str, str] = {}  # the sample's id -> this run's
+
+    def __call__(self, text: str) -> str:
+        return _UUID.sub(lambda match: self._fresh(match.group(0)), text)
+
+    def _fresh(self, sample_id: str) -> str:
+        key = sample_id.lower()
+        if key not in self.renamed:
+            self.renamed[key] = str(uuid.uuid4())
+        return self.renamed[key]
+
+    def as_written(self, value: Any) -> Any:
+        """`value` (an answer to the run) with this run's ids back as the sample wrote them."""
+        written = {fresh: sample for sample, fresh in self.renamed.items()}
+        text = _UUID.sub(lambda match: written.get(match.group(0), match.group(0)), json.dumps(value))
+        return json.loads(text)
 
 
 class UnknownName(LookupError):
@@ -102,7 +137,8 @@ class Names:
                 return str(self.resources[resource][attribute])
         if name in self.outputs:
             return str(self.outputs[name])
-        known = [*self.resources, *self.outputs, *self.pseudo]
+        # A name can be both a resource and an output (DataLakeBucket): suggest it once.
+        known = list(dict.fromkeys([*self.resources, *self.outputs, *self.pseudo]))
         close = difflib.get_close_matches(name, known, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise UnknownName(f"${{{name}}} names nothing in the deployed stack{hint}")
@@ -178,12 +214,13 @@ def is_sample_event(path: Path) -> bool:
     return path.suffix == ".json" and not path.name.endswith(NEEDS_SUFFIX)
 
 
-def load_needs(event: Path, names: Names) -> Needs:
+def load_needs(event: Path, names: Names, rename: Rename | None = None) -> Needs:
     """What the event needs first (its `.needs.json`), resolved; nothing when it has no sidecar."""
     sidecar = needs_path(event)
     if not sidecar.exists():
         return Needs()
-    spec = resolve(json.loads(sidecar.read_text()), names)
+    text = sidecar.read_text()
+    spec = resolve(json.loads(rename(text) if rename else text), names)
     objects = []
     for item in spec.get("objects", []):
         body = (sidecar.parent / item["file"]).read_bytes() if "file" in item else str(item["text"]).encode()
@@ -195,10 +232,12 @@ def load_needs(event: Path, names: Names) -> Needs:
     return Needs(str(spec.get("why", "")), tuple(objects), invoke)
 
 
-def load_event(path: Path, names: Names | None = None) -> Any:
-    """An event file, resolved against `names` when given ("-" reads standard input)."""
+def load_event(path: Path, names: Names | None = None, rename: Rename | None = None) -> Any:
+    """An event file, its ids renamed by `rename` and resolved against `names` when given ("-"
+    reads standard input)."""
     import sys
 
     text = sys.stdin.read() if str(path) == "-" else path.read_text()
+    text = rename(text) if rename else text
     event = json.loads(text) if text.strip() else {}
     return resolve(event, names) if names is not None else event

@@ -7,18 +7,14 @@ code with PKCE) and token endpoint, so it carries the scopes real Cognito would 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
-import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
-
-import requests
 
 from agenthub import LOCAL_STATE_DIR as STATE_DIR
+from agenthub.hub_access import HubAccessError, Login, hub_of_local_cloud, password_login
 from agenthub.local import local_client
 
 
@@ -37,7 +33,13 @@ def load_info(state_dir: Path = STATE_DIR) -> dict[str, Any]:
 
 
 def user_password(state_dir: Path, username: str) -> str:
-    secret = (state_dir / "local-secret").read_text().strip()
+    try:
+        secret = (state_dir / "local-secret").read_text().strip()
+    except FileNotFoundError as error:
+        raise LocalTokenError(
+            f"no local cloud has run from {state_dir} ({error.filename} is missing): "
+            "start one with `agenthub local up`"
+        ) from error
     digest = hmac.new(secret.encode(), username.encode(), hashlib.sha256).hexdigest()[:20]
     return f"Local-{digest}-9"  # meets the pool's policy: upper, lower, digit, 12+ characters
 
@@ -72,39 +74,15 @@ def user_token(
     info: dict[str, Any], username: str, scopes: list[str] | None = None, state_dir: Path = STATE_DIR
 ) -> str:
     """An access token for `username` (created on first use); with no scopes, all the client allows."""
+    return user_login(info, username, " ".join(scopes) if scopes else None, state_dir).access_token
+
+
+def user_login(info: dict[str, Any], username: str, scopes: str | None, state_dir: Path = STATE_DIR) -> Login:
+    """`username` (created on first use) signed in with their local password through the pool's
+    hosted sign-in and token endpoint (authorization code with PKCE), as a person's client is."""
     password = user_password(state_dir, username)
     ensure_user(info, username, password)
-    api_root = info["token_endpoint"].rsplit("/oauth2/", 1)[0]
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    redirect_uri = _callback_url(info)
-    form = {
-        "response_type": "code",
-        "client_id": info["user_pool_client_id"],
-        "redirect_uri": redirect_uri,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "state": secrets.token_urlsafe(8),
-        "username": username,
-        "password": password,
-    }
-    if scopes:
-        form["scope"] = " ".join(scopes)
-    login = requests.post(f"{api_root}/login", data=form, allow_redirects=False, timeout=30)
-    if login.status_code != 302:
-        raise LocalTokenError(f"local sign-in failed ({login.status_code}): {login.text}")
-    code = parse_qs(urlparse(login.headers["Location"]).query)["code"][0]
-    token = requests.post(
-        info["token_endpoint"],
-        data={
-            "grant_type": "authorization_code",
-            "client_id": info["user_pool_client_id"],
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-        },
-        timeout=30,
-    )
-    if token.status_code != 200:
-        raise LocalTokenError(f"the token endpoint refused the code ({token.status_code}): {token.text}")
-    return str(token.json()["access_token"])
+    try:
+        return password_login(hub_of_local_cloud(info), username, password, _callback_url(info), scopes)
+    except HubAccessError as error:
+        raise LocalTokenError(str(error)) from error

@@ -245,3 +245,60 @@ def test_an_api_call_in_flight_when_local_up_is_stopped_gets_503_with_retry_afte
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"
     assert process.wait(30) == 0
+
+
+def run_into_a_closed_pipe(args: list[str], state_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`agenthub ARGS | head`, with the reader gone before the first write (as `head -0` is)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {**os.environ, "AGENTHUB_STATE_DIR": str(state_dir)}
+    try:
+        result = subprocess.run(
+            [*AGENTHUB, *args],
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    return subprocess.CompletedProcess(result.args, result.returncode, "", result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_status"),
+    [
+        (["--help"], 0),  # argparse itself lets a failed write of its help pass
+        (["openapi", "-"], 141),  # 141: as a shell reports a tool SIGPIPE ended
+        (["template", "translate"], 141),
+        (["local", "reset", "--json"], 141),
+        (["local", "token"], 141),
+    ],
+)
+def test_output_into_a_pipe_whose_reader_has_gone_ends_quietly(
+    args: list[str], exit_status: int, running: tuple[str, Path], tmp_path: Path
+) -> None:
+    _, state_dir = running
+    # `local reset` on a folder of its own (the running cloud's would be refused).
+    result = run_into_a_closed_pipe(args, tmp_path if args[:2] == ["local", "reset"] else state_dir)
+
+    assert result.stderr == ""  # no BrokenPipeError traceback, no "Exception ignored"
+    assert result.returncode == exit_status
+
+
+def test_local_reset_says_what_it_removed_as_json(state_dir: Path) -> None:
+    state_dir.mkdir(parents=True)
+    (state_dir / "local-secret").write_text("x")
+
+    removed = run(["local", "reset", "--json"], state_dir)
+    again = run(["local", "reset", "--json"], state_dir)
+
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads(removed.stdout) == {
+        "state_dir": str(state_dir),
+        "removed": [str(state_dir / "local-secret")],
+    }
+    assert json.loads(again.stdout)["removed"] == []
+    assert not (state_dir / "local-secret").exists()

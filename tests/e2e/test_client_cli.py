@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import socket
 import stat
 import subprocess
@@ -36,16 +38,20 @@ class Cli:
         self.hub = hub
         self.config_dir = config_dir
         self.env = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name != "AGENTHUB_STACK"},
             "AGENTHUB_STATE_DIR": str(hub.state_dir),
             "AGENTHUB_CONFIG_DIR": str(config_dir),
             "COLUMNS": "200",
         }
 
     def run(
-        self, *args: str, stdin: str | None = None, state_dir: Path | None = None
+        self,
+        *args: str,
+        stdin: str | None = None,
+        state_dir: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        env = {**self.env, **({"AGENTHUB_STATE_DIR": str(state_dir)} if state_dir else {})}
+        env = {**self.env, **({"AGENTHUB_STATE_DIR": str(state_dir)} if state_dir else {}), **(env or {})}
         return subprocess.run(
             [*AGENTHUB, *args],
             env=env,
@@ -76,9 +82,9 @@ def browser_signs_in(url: str, username: str, password: str) -> requests.Respons
     return requests.post(login_url, data={**fields, "username": username, "password": password}, timeout=30)
 
 
-def person_login(hub: Hub, cli: Cli, username: str) -> subprocess.CompletedProcess[str]:
-    """`agenthub login --local` with the loopback redirect on a free port, which an administrator
-    first adds to the people's app client's callback URLs (as Cognito needs every one listed)."""
+def allow_callback(hub: Hub) -> str:
+    """A loopback redirect on a free port, which an administrator first adds to the people's app
+    client's callback URLs (as Cognito needs every one listed)."""
     port = free_port()
     callback = f"http://localhost:{port}/callback"
     cognito = hub.aws("cognito-idp")
@@ -101,6 +107,12 @@ def person_login(hub: Hub, cli: Cli, username: str) -> subprocess.CompletedProce
             AllowedOAuthFlowsUserPoolClient=True,
             **settings,
         )
+    return callback
+
+
+def person_login(hub: Hub, cli: Cli, username: str) -> subprocess.CompletedProcess[str]:
+    """`agenthub login --local`, signed in by this test playing the browser."""
+    callback = allow_callback(hub)
     # The password a developer gets for the local sign-in page (the user is created on first use).
     told = cli.run("local", "token", "--user", username, "--password")
     assert told.returncode == 0, told.stderr
@@ -293,7 +305,8 @@ def test_an_expired_login_that_cannot_renew_says_to_log_in(cli: Cli, tmp_path: P
 
     assert result.returncode == 1
     assert "has expired and cannot be renewed" in result.stderr
-    assert "run `agenthub login`" in result.stderr
+    # This config folder has no last login, so plain commands mean the default stack: the hint says --local.
+    assert "run `agenthub login --local`" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -339,3 +352,233 @@ def test_a_machine_logs_in_with_client_credentials(hub: Hub, tmp_path: Path) -> 
     assert right.returncode == 0, right.stderr
     assert "as a machine" in right.stdout
     assert tools.returncode == 0, tools.stderr
+
+
+# -- hints: every command the CLI suggests works as printed ------------------------------------
+
+HINT = re.compile(r"`(agenthub [^`]+)`")
+NOT_REACHED = ("no AWS region", "no stack named", "not logged in", "no local cloud", "Traceback")
+
+
+def hints_in(*results: subprocess.CompletedProcess[str]) -> list[str]:
+    return [hint for result in results for hint in HINT.findall(result.stdout + result.stderr)]
+
+
+def run_as_printed(
+    cli: Cli, hint: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    words = shlex.split(hint)
+    assert words[0] == "agenthub", hint
+    return cli.run(*words[1:], env=env)
+
+
+def test_every_hint_runs_as_printed_when_plain_commands_mean_another_hub(cli: Cli, hub: Hub) -> None:
+    """With $AGENTHUB_STACK set, plain commands mean a deployed stack: each hint a --local command
+    prints carries --local, and reaches the local cloud as printed."""
+    elsewhere = {"AGENTHUB_STACK": "a-stack-this-machine-cannot-reach"}
+    hub.fault(operation="Converse", match="cli-hints-slow", delay_seconds=5, times=1)
+    submitted = cli.run("submit", "agent", "--local", "--input", "-", env=elsewhere,
+                        stdin=json.dumps({"prompt": "cli-hints-slow question"}))  # fmt: skip
+    request_id = submitted.stdout.split()[1]
+    too_soon = cli.run("watch", request_id, "--local", "--timeout", "0", env=elsewhere)
+    cancelled = cli.run("cancel", request_id, "--local", env=elsewhere)
+    cli.run("submit", "preprocess", "--local", "--input", "-", env=elsewhere, stdin='{"text": "one more"}')
+    listed = cli.run("requests", "--local", "--limit", "1", env=elsewhere)
+
+    assert submitted.returncode == 0, submitted.stderr
+    assert too_soon.returncode == 1
+    hints = hints_in(submitted, too_soon, cancelled, listed)
+    assert {hint.split()[1] for hint in hints} == {"watch", "requests"}, hints
+    assert len(hints) == 4, hints
+    for hint in hints:
+        assert hint.endswith(" --local"), hint
+        ran = run_as_printed(cli, hint, env=elsewhere)
+        assert not any(problem in ran.stderr for problem in NOT_REACHED), (hint, ran.stderr)
+        if hint.startswith("agenthub watch"):
+            assert ran.returncode == 1  # it was cancelled
+            assert f"CANCELLED {request_id}" in ran.stdout
+        else:
+            assert ran.returncode == 0, ran.stderr
+            assert "your requests, newest first" in ran.stdout
+            # The next page: a request, and not the one on the first page.
+            first_page = re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", listed.stdout)
+            next_page = re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", ran.stdout)
+            assert next_page, ran.stdout
+            assert not set(next_page) & set(first_page), ran.stdout
+
+
+def test_after_logging_in_plain_commands_and_their_hints_use_that_hub(cli: Cli) -> None:
+    """The cli fixture logged in with --local: plain commands reach the local cloud, and the hints
+    they print need no flag."""
+    submitted = cli.run("submit", "preprocess", "--input", "-", stdin=json.dumps({"text": "no flags"}))
+
+    assert submitted.returncode == 0, submitted.stderr
+    (hint,) = hints_in(submitted)
+    assert hint.startswith("agenthub watch ")
+    assert "--" not in hint
+    watched = run_as_printed(cli, hint)
+    assert watched.returncode == 0, watched.stderr
+    assert "SUCCEEDED" in watched.stdout
+
+
+BROWSER = """
+import os, sys
+from urllib.parse import parse_qs, urlparse
+import requests
+url = sys.argv[1]
+fields = {name: values[-1] for name, values in parse_qs(urlparse(url).query).items()}
+assert requests.get(url, timeout=30).status_code == 200
+signed_in = requests.post(
+    url.split("/oauth2/authorize", 1)[0] + "/login",
+    data={**fields, "username": os.environ["SIGN_IN_AS"], "password": os.environ["SIGN_IN_PASSWORD"]},
+    timeout=30,
+)
+sys.exit(0 if signed_in.status_code == 200 else 1)
+"""
+
+
+def test_the_login_hint_of_a_command_that_is_not_logged_in_runs_as_printed(
+    cli: Cli, hub: Hub, tmp_path: Path
+) -> None:
+    """The hint is `agenthub login --local`, run as printed; the person signs in in a browser
+    (played here by $BROWSER), on the callback URL $AGENTHUB_CALLBACK_URL names."""
+    fresh = Cli(hub, tmp_path / "config")
+    script = tmp_path / "browser.py"
+    script.write_text(BROWSER)
+    password = fresh.run("local", "token", "--user", "hinted", "--password").stdout.strip()
+    browser = {
+        "BROWSER": f"{sys.executable} {script} %s",
+        "AGENTHUB_CALLBACK_URL": allow_callback(hub),
+        "SIGN_IN_AS": "hinted",
+        "SIGN_IN_PASSWORD": password,
+    }
+
+    refused = fresh.run("requests", "--local")
+    (hint,) = hints_in(refused)
+    logged_in = run_as_printed(fresh, hint, env=browser)
+    plain_command = fresh.run("requests")
+
+    assert refused.returncode == 1
+    assert hint == "agenthub login --local"
+    assert logged_in.returncode == 0, logged_in.stderr
+    assert "logged in to local" in logged_in.stdout
+    assert plain_command.returncode == 0, plain_command.stderr
+
+
+# -- signing in a local user without a browser ----------------------------------------------------
+
+
+@pytest.mark.parametrize("username", ["alice", "o'brien.ü", "ops+ci@example.com"])
+def test_login_user_signs_a_local_user_in_without_a_browser(hub: Hub, tmp_path: Path, username: str) -> None:
+    runner = Cli(hub, tmp_path)
+
+    logged_in = runner.run("login", "--local", "--user", username)
+    plain_command = runner.run("requests", "--json")
+
+    assert logged_in.returncode == 0, logged_in.stderr
+    assert f"as a person {username};" in logged_in.stdout
+    assert "Sign in at" not in logged_in.stderr  # no browser step
+    (login,) = json.loads(runner.cache.read_text()).values()
+    assert (login["kind"], login["username"]) == ("person", username)
+    assert login["refresh_token"]
+    assert plain_command.returncode == 0, plain_command.stderr
+    assert json.loads(plain_command.stdout)["requests"] == []  # a caller of their own
+
+
+def test_login_user_reads_a_password_from_stdin_and_refuses_a_wrong_one(hub: Hub, tmp_path: Path) -> None:
+    runner = Cli(hub, tmp_path)
+    password = runner.run("local", "token", "--user", "bella", "--password").stdout.strip()
+
+    wrong = runner.run(
+        "login", "--local", "--user", "bella", "--password-stdin", stdin="Not-her-password-1\n"
+    )
+    nothing_cached = not runner.cache.exists()
+    right = runner.run("login", "--local", "--user", "bella", "--password-stdin", stdin=password + "\n")
+
+    assert wrong.returncode == 1
+    assert "the sign-in as bella failed: incorrect username or password" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+    assert nothing_cached
+    assert right.returncode == 0, right.stderr
+
+
+def test_login_user_is_only_for_a_local_cloud_and_not_for_a_machine(hub: Hub, tmp_path: Path) -> None:
+    runner = Cli(hub, tmp_path)
+
+    on_a_stack = runner.run("login", "--stack", "agent-hub", "--user", "carl")
+    as_a_machine = runner.run("login", "--local", "--machine", "--user", "carl")
+    password_alone = runner.run("login", "--local", "--password-stdin", stdin="x\n")
+
+    assert on_a_stack.returncode == 1
+    assert "--user signs in a user of the local cloud (with --local)" in on_a_stack.stderr
+    assert as_a_machine.returncode == 1
+    assert "--user signs in a person, --machine a machine" in as_a_machine.stderr
+    assert password_alone.returncode == 1
+    assert "--password-stdin is the password of a --user" in password_alone.stderr
+    assert not runner.cache.exists()
+
+
+def test_an_expired_user_login_says_to_log_in_as_that_user_again_and_that_works(
+    hub: Hub, tmp_path: Path
+) -> None:
+    runner = Cli(hub, tmp_path)
+    assert runner.run("login", "--local", "--user", "dora").returncode == 0
+    logins = json.loads(runner.cache.read_text())
+    for login in logins.values():
+        login.update(expires_at=time.time() - 1, refresh_token="revoked-or-unknown")
+    runner.cache.write_text(json.dumps(logins))
+
+    expired = runner.run("requests")
+    (hint,) = hints_in(expired)
+    again = run_as_printed(runner, hint)
+
+    assert hint == "agenthub login --user dora"
+    assert again.returncode == 0, again.stderr
+    assert runner.run("requests").returncode == 0
+
+
+# -- what the hub says, printed as it is -----------------------------------------------------------
+
+
+def test_model_text_in_brackets_and_markup_is_printed_as_it_is(cli: Cli) -> None:
+    prompt = "Is [bold]this[/] [/] :smile: \x1b[31m 😀 kept?"
+
+    watched = cli.run(
+        "submit", "invoke", "--local", "--input", "-", "--watch", stdin=json.dumps({"prompt": prompt})
+    )
+    request_id = watched.stdout.split("SUCCEEDED ", 1)[1].split()[0]
+    status = cli.run("status", request_id, "--local")
+
+    for result in (watched, status):
+        assert result.returncode == 0, result.stderr
+        assert "result: [local amazon.nova-lite-v1:0] You sent" in result.stdout
+        assert "Is [bold]this[/] [/] :smile: \\x1b[31m 😀 kept?" in result.stdout
+        assert "\x1b" not in result.stdout
+
+
+def test_watch_shows_the_tool_calls_status_shows(cli: Cli) -> None:
+    cli.json(
+        "submit",
+        "preprocess",
+        "--input",
+        "-",
+        stdin=json.dumps({"text": "Field notes. The battery lasts 12 hours."}),
+    )
+    agent_input = {
+        "prompt": "Search my notes for 'battery' and multiply by 60.",
+        "tools": ["search_documents", "calculator"],
+    }
+
+    watched = cli.run("submit", "agent", "--local", "--input", "-", "--watch", stdin=json.dumps(agent_input))
+    request_id = watched.stdout.split("SUCCEEDED ", 1)[1].split()[0]
+    status = cli.run("status", request_id, "--local")
+
+    def tool_lines(text: str) -> list[str]:
+        return sorted(line.strip() for line in text.splitlines() if re.match(r"\s+turn \d+ tool ", line))
+
+    assert watched.returncode == 0, watched.stderr
+    assert tool_lines(watched.stdout) == tool_lines(status.stdout)
+    assert [line.split()[3].split("(")[0] for line in tool_lines(status.stdout)] == [
+        "search_documents",
+        "calculator",
+    ]

@@ -5,6 +5,7 @@ docs/reliability.md case 20 (its redrive).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -67,3 +68,21 @@ def test_agenthub_redrive_names_the_queues_when_it_cannot_tell_which(
 
     assert cli.main(["redrive", "NoSuchSubscriber"]) == 1
     assert "CoreWriterSubscriber" in capsys.readouterr().err
+
+
+def test_agenthub_redrive_json_prints_each_queues_outcome(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AGENTHUB_STATE_DIR", str(hub.state_dir))
+    assert waiting(hub, "PreprocessSubscriber.DeadLetterQueue") == 0
+
+    exit_status = cli.main(["redrive", "PreprocessSubscriber", "--json"])
+
+    out = capsys.readouterr().out
+    (outcome,) = json.loads(out)  # nothing but the JSON
+    assert exit_status == 0
+    queue_arn = hub.aws("sqs").get_queue_attributes(
+        QueueUrl=hub.ref("PreprocessSubscriber.DeadLetterQueue"), AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    assert outcome["queue"] == queue_arn.rsplit(":", 1)[-1]
+    assert (outcome["status"], outcome["moved"], outcome["failure"]) == ("EMPTY", 0, "")

@@ -1,9 +1,11 @@
 """Every sample event in events/ through `agenthub local invoke`, on the session's local cloud.
 
-Each file is resolved against the deployed stack, gets what its `.needs.json` says it needs, and
-runs through its function's real handler; what the invocation started (executions, hub
-messages, the requests it accepted) is followed to its end. A new event file without a row here
-fails `test_every_sample_event_has_an_expected_outcome`, so no sample can rot unnoticed.
+Each file is resolved against the deployed stack, gets fresh ids (as `agenthub local invoke` gives
+every run), gets what its `.needs.json` says it needs, and runs through its function's real
+handler; what the invocation started (executions, hub messages, the requests it accepted) is
+followed to its end. The tools' own samples (tools/*/events/) run through their stacks'
+functions. A new event file without a row here fails `test_every_sample_event_has_an_expected_outcome`
+(or its tools' twin), so no sample can rot unnoticed.
 """
 
 from __future__ import annotations
@@ -215,7 +217,8 @@ def test_the_sample_event_runs_through_local_invoke(hub: Hub, name: str) -> None
         err=log,
     )
 
-    response = outcome.invocation.response()
+    # The run's fresh ids back as the sample wrote them, for the expectations written with those.
+    response = outcome.as_written(outcome.invocation.response())
     assert outcome.invocation.function_error is None, response
     assert expected.response(response), response
     assert "${" not in json.dumps(outcome.event), "an event name was left unresolved"
@@ -325,12 +328,25 @@ def test_an_unknown_function_or_name_is_a_usage_error(hub: Hub, tmp_path: Path) 
 
     unknown_function = run_cli(hub, "invoke", "NoSuchFunction")
     unknown_name = run_cli(hub, "invoke", "PreprocessFunction", "-e", str(event))
+    not_in_that_stack = run_cli(hub, "invoke", "--stack", "agent-hub", "CalculatorFunction")
+    not_deployed = run_cli(hub, "invoke", "-t", str(tmp_path / "template.yaml"), "CalculatorFunction")
 
     assert unknown_function.returncode == 2
-    assert "its functions: " in unknown_function.stderr
-    assert "CoreWriterFunction, " in unknown_function.stderr
+    assert "NoSuchFunction is not a function of any stack of the local cloud" in unknown_function.stderr
+    assert "agent-hub: AgentAnnouncerFunction, " in unknown_function.stderr
+    assert "agent-hub-calculator: CalculatorFunction" in unknown_function.stderr
     assert unknown_name.returncode == 2
-    assert "did you mean DataLakeBucket" in unknown_name.stderr
+    suggested = unknown_name.stderr.split("(did you mean ", 1)[1].split("?)", 1)[0].split(", ")
+    assert suggested[0] == "DataLakeBucket"
+    assert len(suggested) == len(set(suggested))  # each once, though DataLakeBucket is an output too
+    assert not_in_that_stack.returncode == 2
+    assert "CalculatorFunction is not a function of the stack agent-hub" in not_in_that_stack.stderr
+    assert not_deployed.returncode == 2
+    assert "is not a template the local cloud deployed" in not_deployed.stderr
+    assert "tools/calculator/template.yaml (agent-hub-calculator)" in not_deployed.stderr
+    for result in (unknown_function, unknown_name, not_in_that_stack, not_deployed):
+        assert result.stdout == ""
+        assert "Traceback" not in result.stderr
 
 
 def test_local_event_prints_the_event_resolved(hub: Hub) -> None:
@@ -361,3 +377,92 @@ def test_the_lambda_api_route_answers_with_the_tail_of_the_log(hub: Hub) -> None
     assert f"END RequestId: {request_id}" in log
     assert f"REPORT RequestId: {request_id}" in log
     assert len(log.encode()) <= 4096
+
+
+TOOLS_DIR = EVENTS_DIR.parent / "tools"
+# The tools' samples, by file under tools/: the function, and what it must answer on the hub.
+TOOL_EXPECTED: dict[str, Expected] = {
+    "calculator/events/tool_requested.json": Expected(
+        "CalculatorFunction", NO_FAILURES, messages=("tool.completed",)
+    ),
+    "search_documents/events/tool_requested.json": Expected(
+        "SearchDocumentsFunction", NO_FAILURES, messages=("tool.completed",)
+    ),
+}
+
+
+def test_every_tool_sample_event_has_an_expected_outcome() -> None:
+    found = sorted(str(path.relative_to(TOOLS_DIR)) for path in TOOLS_DIR.glob("*/events/*.json"))
+    assert found == sorted(TOOL_EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(TOOL_EXPECTED))
+@pytest.mark.parametrize("by", ["logical id", "template"])
+def test_a_tool_sample_runs_through_its_stacks_function(hub: Hub, name: str, by: str) -> None:
+    """`sam local invoke -t tools/<tool>/template.yaml <Function> -e tools/<tool>/events/...`,
+    here: by the template, or by the logical id alone (found in the tool's stack)."""
+    expected = TOOL_EXPECTED[name]
+    path = TOOLS_DIR / name
+    template = ["-t", str(path.parents[1] / "template.yaml")] if by == "template" else []
+
+    result = run_cli(hub, "invoke", *template, expected.function, "-e", str(path), "--follow")
+
+    assert result.returncode == 0, result.stderr
+    assert expected.response(json.loads(result.stdout)), result.stdout
+    stack = f"agent-hub-{path.parents[1].name.replace('_', '-')}"
+    assert f"Invoking {expected.function} of {stack} (" in result.stderr
+    assert "START RequestId: " in result.stderr
+    for message in expected.messages:
+        assert f"hub        {message} from tool:" in result.stderr, result.stderr
+    assert "is not a function" not in result.stderr
+
+
+def accepted_id(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 202, response
+    return str(json.loads(response["body"])["request_id"])
+
+
+def test_each_run_of_a_sample_has_fresh_ids_and_leaves_no_row_in_a_callers_catalog(hub: Hub) -> None:
+    """Run twice, a sample with a fixed caller and Idempotency-Key makes two requests of its own
+    (not a replay of the first), under a caller no person is; with --keep-ids, as written, the
+    second run is the first one's replay."""
+    sample = str(EVENTS_DIR / "front_door/post_request_preprocess.json")
+    person = hub.client("sample-watcher")
+    mine_before = person.fetch("/v1/requests?limit=100").body["requests"]
+
+    first = run_cli(hub, "invoke", "FrontDoorFunction", "-e", sample)
+    second = run_cli(hub, "invoke", "FrontDoorFunction", "-e", sample)
+    as_written = [run_cli(hub, "invoke", "FrontDoorFunction", "-e", sample, "--keep-ids") for _ in range(2)]
+
+    ids = {accepted_id(first), accepted_id(second)}
+    assert len(ids) == 2
+    assert "the event's ids made fresh" in first.stderr
+    for result in (first, second):
+        assert "Idempotency-Replayed" not in result.stdout
+    kept = [accepted_id(result) for result in as_written]
+    assert kept[0] == kept[1]
+    assert "Idempotency-Replayed" in as_written[1].stdout
+    assert kept[0] not in ids
+    assert person.fetch("/v1/requests?limit=100").body["requests"] == mine_before
+
+
+def test_a_samples_needs_get_the_same_fresh_ids_as_the_sample(hub: Hub) -> None:
+    """get_request reads the request its prerequisite (core/hub_events.json) records: under fresh
+    ids both are the same new request, so the read finds it, and the sample's own id is not it."""
+    outcome = invoke(
+        LocalCloudClient(hub.info),
+        InvokeOptions("FrontDoorFunction", EVENTS_DIR / "front_door/get_request.json"),
+        err=io.StringIO(),
+    )
+
+    response = outcome.invocation.response()
+    assert outcome.ids is not None
+    assert response["statusCode"] == 200, response
+    read = body(response)["request_id"]
+    sample_id = json.loads((EVENTS_DIR / "front_door/get_request.json").read_text())["pathParameters"][
+        "request_id"
+    ]
+    assert read == outcome.ids.renamed[sample_id] != sample_id
+    assert [prerequisite.function for prerequisite in outcome.prerequisites] == ["CoreWriterFunction"]

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from agenthub.local.follow import request_ids_in
 from agenthub.local.invoke import InvokeError, environment_overrides
-from agenthub.local.sample_events import EVENTS_DIR, Names, UnknownName, is_sample_event, resolve
+from agenthub.local.sample_events import (
+    EVENTS_DIR,
+    FreshIds,
+    Names,
+    UnknownName,
+    is_sample_event,
+    load_event,
+    resolve,
+)
 
 NAMES = Names(
     resources={
@@ -68,6 +80,39 @@ def test_names_inside_json_held_in_a_string_resolve_and_it_stays_json() -> None:
 def test_a_name_the_stack_lacks_is_an_error_that_suggests_the_closest() -> None:
     with pytest.raises(UnknownName, match=r"\$\{DataLakeBuckt\} names nothing.*did you mean DataLakeBucket"):
         resolve({"bucket": "${DataLakeBuckt}"}, NAMES)
+
+
+LOGICAL_IDS = st.from_regex(r"[A-Z][A-Za-z0-9]{2,20}", fullmatch=True)
+
+
+@given(
+    resources=st.lists(LOGICAL_IDS, min_size=1, max_size=8, unique=True),
+    outputs=st.lists(LOGICAL_IDS, max_size=8, unique=True),
+    data=st.data(),
+)
+def test_the_suggestions_for_an_unknown_name_name_each_candidate_once(
+    resources: list[str], outputs: list[str], data: st.DataObject
+) -> None:
+    # Stacks export many of their resources as outputs of the same name (DataLakeBucket).
+    outputs = [*outputs, *data.draw(st.lists(st.sampled_from(resources), max_size=len(resources)))]
+    names = Names(
+        resources={name: {"Type": "AWS::S3::Bucket", "Ref": name.lower()} for name in resources},
+        outputs=dict.fromkeys(outputs, "value"),
+    )
+    typo = data.draw(st.sampled_from(resources)) + "x"
+    assume(typo not in resources and typo not in outputs)
+
+    with pytest.raises(UnknownName) as raised:
+        names.value(typo)
+
+    message = str(raised.value)
+    assert message.startswith(f"${{{typo}}} names nothing in the deployed stack")
+    if "did you mean" in message:
+        suggested = message.split("did you mean ", 1)[1].rstrip("?)").split(", ")
+        assert len(suggested) == len(set(suggested)), message
+        assert set(suggested) <= {*resources, *outputs}
+    else:
+        assert not difflib.get_close_matches(typo, [*resources, *outputs], n=1)
 
 
 def test_every_sample_event_file_is_json_and_every_data_file_is_used() -> None:
@@ -129,3 +174,44 @@ def test_the_requests_of_an_invocation_are_found_in_json_inside_strings() -> Non
     assert request_ids_in({"Records": [record]}) == {"r-inner"}
     assert request_ids_in(api_response) == {"r-accepted"}
     assert request_ids_in({"body": "{not json", "request_id": 7}) == set()
+
+
+UUIDS = st.uuids().map(str)
+
+
+@given(ids=st.lists(UUIDS, min_size=1, max_size=6), words=st.lists(st.text(max_size=12), max_size=6))
+def test_fresh_ids_replace_every_uuid_consistently_and_give_the_answer_back_as_written(
+    ids: list[str], words: list[str]
+) -> None:
+    # The same ids in an event and in what it needs first, among other text, in JSON inside strings.
+    event = {"request_id": ids[0], "body": json.dumps({"ids": ids, "words": words}), "key": f"k-{ids[-1]}"}
+    needs = {"objects": [{"key": f"work/{ids[-1]}/chunk-0000.txt", "text": " ".join(words)}]}
+    fresh = FreshIds()
+
+    renamed_event = json.loads(fresh(json.dumps(event)))
+    renamed_needs = json.loads(fresh(json.dumps(needs)))
+
+    new = fresh.renamed
+    assert set(new) == {sample.lower() for sample in ids}
+    assert len(set(new.values())) == len(new)  # a new id for each, never shared
+    assert not set(new.values()) & set(new)
+    assert renamed_event["request_id"] == new[ids[0]]
+    assert json.loads(renamed_event["body"]) == {"ids": [new[i] for i in ids], "words": words}
+    assert renamed_needs["objects"][0]["key"] == f"work/{new[ids[-1]]}/chunk-0000.txt"
+    assert fresh.as_written(renamed_event) == event
+    assert fresh.as_written(renamed_needs) == needs
+
+
+def test_fresh_ids_leave_the_deployments_own_names_alone(tmp_path: Path) -> None:
+    # A name the deployment gives may hold a UUID (an SNS subscription's ARN): it is not the sample's.
+    subscription = "arn:aws:sns:us-east-1:123456789012:hub:0f3e2d1c-0000-4000-8000-000000000001"
+    names = Names(resources={"Subscription": {"Type": "AWS::SNS::Subscription", "Ref": subscription}})
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"subscription": "${Subscription}", "request_id": str(uuid.uuid4())}))
+    fresh = FreshIds()
+
+    loaded = load_event(event, names, fresh)
+
+    assert loaded["subscription"] == subscription
+    (new,) = fresh.renamed.values()
+    assert loaded["request_id"] == new
