@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agenthub.bench.samples import fresh_ids, fresh_sample, put_data
+from agenthub.bench.samples import answer_problem, fresh_ids, fresh_sample, put_data
 from agenthub.bench.stats import Spread, interleaved, ratio_of_medians, spread
 from agenthub.bench.xray import XRaySink
 from agenthub.local.deploy import FunctionSpec, Stack
@@ -110,10 +110,14 @@ def lambda_processes(
     )
 
 
-def check_outcome(logical_id: str, outcome: dict[str, Any]) -> None:
-    """A first event that failed would measure the failure path: refuse it."""
+def check_outcome(logical_id: str, outcome: dict[str, Any], event: Any, s3: Any) -> None:
+    """A first event that failed would measure the failure path: refuse it (its answer, or what
+    it answered elsewhere: a custom resource's to CloudFormation)."""
     if outcome.get("failed_items") or int(outcome.get("status_code") or 200) >= 400:
         raise MeasurementFailed(f"{logical_id}: its sample event did not succeed: {outcome}")
+    problem = answer_problem(logical_id, event, s3)
+    if problem:
+        raise MeasurementFailed(f"{logical_id}: its sample event did not succeed: {problem}")
 
 
 def record_calls(
@@ -126,7 +130,7 @@ def record_calls(
     outcome = run_child(
         "record", {"handler": spec.handler, "event": event, "record_to": str(record_to)}, function, work
     )
-    check_outcome(spec.logical_id, outcome)
+    check_outcome(spec.logical_id, outcome, event, s3)
     calls: list[dict[str, Any]] = json.loads(record_to.read_text())
     return calls
 
@@ -146,7 +150,7 @@ def measure_function(
         )
         put_data(objects, s3)
         outcome = run_child("function", {"handler": spec.handler, "event": event}, function, work)
-        check_outcome(spec.logical_id, outcome)
+        check_outcome(spec.logical_id, outcome, event, s3)
         imports.append(outcome["import_ms"])
         return float(outcome["total_ms"])
 
