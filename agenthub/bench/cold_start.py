@@ -59,7 +59,7 @@ class Process:
 
 
 def run_child(mode: str, spec: dict[str, Any], process: Process, work: Path) -> dict[str, Any]:
-    spec_file = work / f"spec-{mode}.json"
+    spec_file = work / f"spec-{process.log.stem}-{mode}.json"  # the process's own, as its log is
     spec_file.write_text(json.dumps(spec))
     with process.log.open("a", encoding="utf-8") as log:
         done = subprocess.run(  # noqa: S603 - our own interpreter and module
@@ -136,7 +136,13 @@ def record_calls(
 
 
 def measure_function(
-    spec: FunctionSpec, stack: Stack, s3: Any, processes: tuple[Process, Process], pairs: int, work: Path
+    spec: FunctionSpec,
+    stack: Stack,
+    s3: Any,
+    processes: tuple[Process, Process],
+    pairs: int,
+    work: Path,
+    warm_page_cache: bool = True,
 ) -> ColdStart:
     function, baseline = processes
     calls = record_calls(spec, stack, s3, function, work)
@@ -160,8 +166,9 @@ def measure_function(
         baseline_imports.append(outcome["import_ms"])
         return float(outcome["total_ms"])
 
-    baseline_once()  # warms the page cache for the baseline's files, as record_calls did for A's
-    baseline_imports.clear()
+    if warm_page_cache:  # for the baseline's files, as record_calls did for A's
+        baseline_once()
+        baseline_imports.clear()
     measured, bare = interleaved(pairs, function_once, baseline_once)
     return ColdStart(
         function_ms=spread(measured),
