@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agenthub.bench.samples import fresh_ids, fresh_sample, put_data
+from agenthub.bench.samples import answer_problem, fresh_ids, fresh_sample, put_data
 from agenthub.bench.stats import Spread, interleaved, ratio_of_medians, spread
 from agenthub.bench.xray import XRaySink
 from agenthub.local.deploy import FunctionSpec, Stack
@@ -59,7 +59,7 @@ class Process:
 
 
 def run_child(mode: str, spec: dict[str, Any], process: Process, work: Path) -> dict[str, Any]:
-    spec_file = work / f"spec-{mode}.json"
+    spec_file = work / f"spec-{process.log.stem}-{mode}.json"  # the process's own, as its log is
     spec_file.write_text(json.dumps(spec))
     with process.log.open("a", encoding="utf-8") as log:
         done = subprocess.run(  # noqa: S603 - our own interpreter and module
@@ -110,10 +110,14 @@ def lambda_processes(
     )
 
 
-def check_outcome(logical_id: str, outcome: dict[str, Any]) -> None:
-    """A first event that failed would measure the failure path: refuse it."""
+def check_outcome(logical_id: str, outcome: dict[str, Any], event: Any, s3: Any) -> None:
+    """A first event that failed would measure the failure path: refuse it (its answer, or what
+    it answered elsewhere: a custom resource's to CloudFormation)."""
     if outcome.get("failed_items") or int(outcome.get("status_code") or 200) >= 400:
         raise MeasurementFailed(f"{logical_id}: its sample event did not succeed: {outcome}")
+    problem = answer_problem(logical_id, event, s3)
+    if problem:
+        raise MeasurementFailed(f"{logical_id}: its sample event did not succeed: {problem}")
 
 
 def record_calls(
@@ -126,13 +130,19 @@ def record_calls(
     outcome = run_child(
         "record", {"handler": spec.handler, "event": event, "record_to": str(record_to)}, function, work
     )
-    check_outcome(spec.logical_id, outcome)
+    check_outcome(spec.logical_id, outcome, event, s3)
     calls: list[dict[str, Any]] = json.loads(record_to.read_text())
     return calls
 
 
 def measure_function(
-    spec: FunctionSpec, stack: Stack, s3: Any, processes: tuple[Process, Process], pairs: int, work: Path
+    spec: FunctionSpec,
+    stack: Stack,
+    s3: Any,
+    processes: tuple[Process, Process],
+    pairs: int,
+    work: Path,
+    warm_page_cache: bool = True,
 ) -> ColdStart:
     function, baseline = processes
     calls = record_calls(spec, stack, s3, function, work)
@@ -146,7 +156,7 @@ def measure_function(
         )
         put_data(objects, s3)
         outcome = run_child("function", {"handler": spec.handler, "event": event}, function, work)
-        check_outcome(spec.logical_id, outcome)
+        check_outcome(spec.logical_id, outcome, event, s3)
         imports.append(outcome["import_ms"])
         return float(outcome["total_ms"])
 
@@ -156,8 +166,9 @@ def measure_function(
         baseline_imports.append(outcome["import_ms"])
         return float(outcome["total_ms"])
 
-    baseline_once()  # warms the page cache for the baseline's files, as record_calls did for A's
-    baseline_imports.clear()
+    if warm_page_cache:  # for the baseline's files, as record_calls did for A's
+        baseline_once()
+        baseline_imports.clear()
     measured, bare = interleaved(pairs, function_once, baseline_once)
     return ColdStart(
         function_ms=spread(measured),

@@ -38,9 +38,20 @@ def kms_requests_per_request(publishers: int) -> float:
     return monthly / REQUESTS_PER_MONTH
 
 
-def load_prices(path: Path = PRICES) -> dict[str, float]:
+class MissingPrice(KeyError):
+    """The cost arithmetic needs a price the table does not have."""
+
+
+class Prices(dict[str, float]):
+    def __missing__(self, name: str) -> float:
+        raise MissingPrice(
+            f"bench/prices.json has no price {name!r}: add it, with its region, date and source"
+        )
+
+
+def load_prices(path: Path = PRICES) -> Prices:
     table = json.loads(path.read_text())
-    return {name: float(entry["usd"]) for name, entry in table["prices"].items()}
+    return Prices({name: float(entry["usd"]) for name, entry in table["prices"].items()})
 
 
 @dataclass(frozen=True)

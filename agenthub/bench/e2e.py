@@ -53,10 +53,12 @@ def sample_body(name: str) -> dict[str, Any]:
     return body
 
 
-def mixed_requests(seed: int = 10) -> list[tuple[str, dict[str, Any]]]:
-    """The 200 requests, (kind, body), in a fixed shuffled order."""
+def mixed_requests(seed: int = 10, share: float = 1.0) -> list[tuple[str, dict[str, Any]]]:
+    """The 200 requests (or a share of each kind, at least one), (kind, body), in a fixed shuffled order."""
     kinds = [(kind, name, count) for kind, (name, count) in MIX.items()] + [MIX_CHAINED]
-    requests = [(kind, sample_body(name)) for kind, name, count in kinds for _ in range(count)]
+    requests = [
+        (kind, sample_body(name)) for kind, name, count in kinds for _ in range(max(1, round(count * share)))
+    ]
     random.Random(seed).shuffle(requests)  # noqa: S311 - a fixed order for the load, not a secret
     return requests
 
@@ -165,8 +167,10 @@ class MixedLoad:
     by_kind_p50_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_mixed_load(client: HubClient, watch: CatalogWatch, timeout: float = 300) -> MixedLoad:
-    requests = mixed_requests()
+def run_mixed_load(
+    client: HubClient, watch: CatalogWatch, timeout: float = 300, share: float = 1.0
+) -> MixedLoad:
+    requests = mixed_requests(share=share)
     started = time.time()
     with ThreadPoolExecutor(CLIENT_THREADS) as pool:
         sent = list(pool.map(lambda request: submit(client, *request), requests))

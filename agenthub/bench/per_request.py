@@ -174,6 +174,8 @@ class RequestCounts:
         sent = submit(client, kind, body)
         if not self._watch.wait([sent], timeout=120):
             raise LoadFailed(f"the {kind} request {sent.request_id} did not end within 120 s")
+        if sent.status != "SUCCEEDED":  # the counts of a failed request are not the pipeline's
+            raise LoadFailed(f"the {kind} request {sent.request_id} ended {sent.status}")
         self._quiet.wait()
         after = self._snapshot()
         invocations = _changed(after.invocations, before.invocations)

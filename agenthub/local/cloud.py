@@ -105,6 +105,25 @@ def custom_resource_responses_bucket(region: str) -> str:
     return f"cloudformation-custom-resource-response-{region.replace('-', '')}"
 
 
+def open_custom_resource_responses(s3: Any, region: str) -> str:
+    """The bucket custom resources answer in, made if missing, open to their answers' PUTs."""
+    bucket = custom_resource_responses_bucket(region)
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket)
+        # The answer URL is all a function needs, as CloudFormation's presigned URL is (the
+        # emulator checks no signature): a PUT to it needs no credentials, and may be repeated.
+        statement = {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{bucket}/*",
+        }
+        s3.put_bucket_policy(
+            Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        )
+    return bucket
+
+
 class NotRunning(RuntimeError):
     """The local cloud was asked for something before start() or after stop()."""
 
@@ -308,20 +327,7 @@ class LocalCloud:
         if self.emulator is None or self.functions is None:
             raise NotRunning("the local cloud is not running")
         s3 = self.emulator.client("s3")
-        bucket = custom_resource_responses_bucket(self.config.region)
-        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-            s3.create_bucket(Bucket=bucket)
-            # The answer URL is all a function needs, as CloudFormation's presigned URL is (the
-            # emulator checks no signature): a PUT to it needs no credentials, and may be repeated.
-            statement = {
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "s3:PutObject",
-                "Resource": f"arn:aws:s3:::{bucket}/*",
-            }
-            s3.put_bucket_policy(
-                Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-            )
+        bucket = open_custom_resource_responses(s3, self.config.region)
         key = f"{request['StackId']}|{request['LogicalResourceId']}|{request['RequestId']}"
         url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=7200)
         result = self.functions.invoke(service_token, json.dumps({**request, "ResponseURL": url}).encode())
