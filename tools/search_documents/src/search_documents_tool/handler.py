@@ -21,7 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from search_documents_tool.ranking import Passage, rank
+from pydantic import Field
+
+from contracts.tools import ToolInput, quoted
+from search_documents_tool.ranking import MAX_RESULTS, Passage, rank
 from shared import aws
 from shared.config import LakeSettings, load_settings
 from shared.tool import ToolError, serve_tool
@@ -122,17 +125,27 @@ def store() -> DocumentStore:
     return DocumentStore(load_settings(LakeSettings).DATA_LAKE_BUCKET, aws.s3())
 
 
-def search(arguments: dict[str, Any], caller: str) -> str:
-    query = arguments.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise ToolError('give what to look for as a string: {"query": "battery life"}')
-    limit = arguments.get("max_results", 5)
-    if not isinstance(limit, int) or not 1 <= limit <= 10:
-        raise ToolError("max_results must be a whole number from 1 to 10")
-    hits = rank(query[:MAX_QUERY_CHARACTERS], store().passages(caller), limit)
+class SearchInput(ToolInput):
+    """What the search takes; its registered InputSchema (template.yaml) says the same."""
+
+    query: str = Field(
+        min_length=1, max_length=MAX_QUERY_CHARACTERS, description="What to look for, in a few words."
+    )
+    max_results: int = Field(
+        default=5, ge=1, le=MAX_RESULTS, description="How many passages at most (5 when left out)."
+    )
+
+
+def search(arguments: SearchInput, caller: str) -> str:
+    query = arguments.query
+    if not query.strip():
+        raise ToolError('give what to look for, in words: {"query": "battery life"}')
+    hits = rank(query, store().passages(caller), arguments.max_results)
     if not hits:
-        return f"No passage of your documents matches {query!r}. Preprocess a document first to search it."
-    lines = [f"{len(hits)} passage(s) of your documents match {query!r}, best first:"]
+        return (
+            f"No passage of your documents matches {quoted(query)}. Preprocess a document first to search it."
+        )
+    lines = [f"{len(hits)} passage(s) of your documents match {quoted(query)}, best first:"]
     for n, hit in enumerate(hits, 1):
         passage = " ".join(hit.text.split())
         if len(passage) > PASSAGE_CHARACTERS:
@@ -141,4 +154,4 @@ def search(arguments: dict[str, Any], caller: str) -> str:
     return "\n".join(lines)
 
 
-lambda_handler = serve_tool(search)
+lambda_handler = serve_tool(search, SearchInput)
