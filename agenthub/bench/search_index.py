@@ -72,8 +72,8 @@ def measure(megabytes: float, repeats: int) -> dict[str, Any]:
         cold, cold_by_chunk, warm, rebuilt = [], [], [], []
         for run in range(repeats):
             folder = IndexFolder(Path(scratch) / str(run))
-            by_chunk = DocumentStore(f"lake-{CALLER}-by-chunk", s3, folder)  # type: ignore[arg-type]
-            store = DocumentStore(f"lake-{CALLER}", s3, folder)  # type: ignore[arg-type]
+            by_chunk = DocumentStore(f"lake-{CALLER}-by-chunk", s3, folder)
+            store = DocumentStore(f"lake-{CALLER}", s3, folder)
             started = time.perf_counter()
             by_chunk.search(f"{CALLER}-by-chunk", query, 5, lambda: 3600.0)
             cold_by_chunk.append(time.perf_counter() - started)
