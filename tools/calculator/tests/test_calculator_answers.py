@@ -3,6 +3,7 @@ short whatever it was sent."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,8 @@ def ask(arguments: dict[str, Any]) -> ToolAnswer:
 def test_the_registered_input_schema_is_the_input_model_the_function_holds_calls_to() -> None:
     registration = load_sam_template(TEMPLATE)["Resources"]["CalculatorRegistration"]["Properties"]
 
-    assert registration["InputSchema"] == CalculatorInput.registered_schema()
+    assert isinstance(registration["InputSchema"], str)  # JSON text, which CloudFormation keeps whole
+    assert json.loads(registration["InputSchema"]) == CalculatorInput.registered_schema()
 
 
 def test_an_expression_is_answered_exactly() -> None:
