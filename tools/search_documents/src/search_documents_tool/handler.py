@@ -7,18 +7,21 @@ sees another's text. What it searches is bounded: the newest documents first, up
 
 What a search costs does not grow with what its caller has preprocessed: each caller's chunks are
 kept in an FTS index of their own (ranking.SearchIndex), a file in the execution environment's
-/tmp kept between calls, the least recently searched dropped beyond `INDEX_BYTES`. A search lists
-the caller's prefix, drops from the index what is gone or was written again, and reads and indexes
-only chunks it has not seen (several read at once), newest first; a chunk is read and tokenized
-once per execution environment, not on every call. Reading and indexing stop when the call's time
-is nearly up (`shared.tool.time_left`): the search answers from what is indexed, says how much it
-has not read yet, and the next search goes on from there. So a search answers within its timeout
-whatever its caller has, rather than being killed at it, which answered nothing, was retried from
-nothing (a killed process keeps nothing) and was dead-lettered.
+/tmp kept between calls, the least recently searched caller's dropped beyond `INDEX_BYTES`. A
+search lists the caller's documents (a line per document: S3 groups the keys of each request's
+folder), forgets those gone, looks once at each it has not seen (the head of the all-chunks object
+preprocess writes beside the chunks: when, how many, how large), and reads each document it has
+not indexed whole, in one request, newest first. A document without that object (preprocessed
+before there was one) is listed and read a chunk at a time, and looked at again on every search
+until it has one. Reading and indexing stop when the call's time is nearly up
+(`shared.tool.time_left`): the search answers from what is indexed, says how much it has not read
+yet, and the next search goes on from there. So a search answers within its timeout whatever its
+caller has, rather than being killed at it, which answered nothing, was retried from nothing (a
+killed process keeps nothing) and was dead-lettered.
 
-Only the lake's own writers write there (preprocess writes the chunks; the core writer the
+Only the lake's own writers write there (preprocess writes `work/preprocess/`, the core writer the
 catalog and results): the index is derived data, so it is kept where only this function reads and
-writes it, and rebuilt from the chunks when lost.
+writes it, and rebuilt from the lake when lost.
 """
 
 from __future__ import annotations
@@ -183,7 +186,7 @@ class DocumentStore:
             ]
             listed = self._clock()
             unread = self._read_into(index, reads, seconds)
-            read = self._clock()
+            indexed_at = self._clock()
             found = Found(index.search(query, limit), unread, beyond)
         logger.info(
             "searched",
@@ -191,12 +194,12 @@ class DocumentStore:
                 "documents": len(names),
                 "documents_looked_at": len(looked_at),
                 "chunks_searched": sum(chosen.values()) - unread,
-                "chunks_read_now": sum(len(read.chunks) for read in reads) - unread,
+                "chunks_read_now": sum(len(each.chunks) for each in reads) - unread,
                 "chunks_unread": unread,
                 "requests_to_read": len(reads),
                 "seconds_listing": round(listed - began, 3),
-                "seconds_reading": round(read - listed, 3),
-                "seconds_searching": round(self._clock() - read, 3),
+                "seconds_reading": round(indexed_at - listed, 3),
+                "seconds_searching": round(self._clock() - indexed_at, 3),
             },
         )
         return found
