@@ -262,6 +262,9 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("processing.preprocess.ChunkStore.put", "s3.put_object"): (
         Need("s3:PutObject", LakeObject("work/preprocess/")),
     ),
+    ("processing.preprocess.ChunkStore.put_all", "s3.put_object"): (
+        Need("s3:PutObject", LakeObject("work/preprocess/")),
+    ),
     ("processing.prepare_model_request.ModelRequestSources.chunk_texts", "s3.get_object"): (
         Need("s3:GetObject", LakeObject("work/preprocess/")),
     ),
@@ -317,10 +320,18 @@ CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
         Need("dynamodb:Query", IndexOf(CATALOG, "open-requests")),
     ),
     # Tool stacks (tools/*/src). The search tool lists and reads the caller's preprocessed chunks.
-    ("search_documents_tool.handler.DocumentStore.passages", "s3.list_objects_v2"): (
+    # Its documents by folder, then the chunks of one without an all-chunks object; HeadObject is
+    # allowed by s3:GetObject: https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
+    ("search_documents_tool.handler.DocumentStore._document_names", "s3.list_objects_v2"): (
         Need("s3:ListBucket", Bucket(), {"s3:prefix": "work/preprocess/example/"}),
     ),
-    ("search_documents_tool.handler.DocumentStore._read", "s3.get_object"): (
+    ("search_documents_tool.handler.DocumentStore._chunks_of", "s3.list_objects_v2"): (
+        Need("s3:ListBucket", Bucket(), {"s3:prefix": "work/preprocess/example/request/"}),
+    ),
+    ("search_documents_tool.handler.DocumentStore._look_at_one", "s3.head_object"): (
+        Need("s3:GetObject", LakeObject("work/preprocess/")),
+    ),
+    ("search_documents_tool.handler.DocumentStore._get", "s3.get_object"): (
         Need("s3:GetObject", LakeObject("work/preprocess/")),
     ),
 }

@@ -53,8 +53,22 @@ def spec_of(properties: dict[str, Any]) -> ToolSpec:
     return ToolSpec(
         name=properties.get("Name", ""),
         description=properties.get("Description", ""),
-        input_schema=properties.get("InputSchema", {}),
+        input_schema=_input_schema(properties.get("InputSchema", {})),
     )
+
+
+def _input_schema(value: Any) -> Any:
+    """The tool's InputSchema, given as an object or as JSON text. CloudFormation hands a custom
+    resource every number and boolean as a string ("maximum": "10", "additionalProperties":
+    "false"), which no JSON Schema means, so a tool stack whose schema has any writes it as JSON
+    text, which arrives whole. Not documented on the request page, reported at
+    https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1037"""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"InputSchema is text but not JSON: {error.msg} at {error.pos}") from error
 
 
 def announce(request: CustomResourceRequest, hub: HubPublisher) -> str:

@@ -59,6 +59,13 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Beside a preprocessed document's chunks (work/preprocess/<caller sub>/<request id>/chunk-NNNN.txt),
+# preprocess writes all of them in one object, {"chunks": [text, ...]} in order, with their number
+# in its metadata (`chunks`): a reader that wants the whole document (the search tool) reads one
+# object instead of one per chunk. A request's chunks are made once (a retry writes the same).
+ALL_CHUNKS = "chunks.json"
+
+
 class PreprocessInput(Contract):
     text: str = Field(min_length=1, description="The document to clean up, measure and chunk.")
     chunk_tokens: int = Field(

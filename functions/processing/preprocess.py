@@ -7,6 +7,7 @@ large the document is.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -16,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
-from contracts.requests import CHARACTERS_PER_TOKEN, Pipeline, estimate_tokens, preprocess_input_of
+from contracts.requests import (
+    ALL_CHUNKS,
+    CHARACTERS_PER_TOKEN,
+    Pipeline,
+    estimate_tokens,
+    preprocess_input_of,
+)
 from shared import aws
 from shared.config import LakeSettings, load_settings
 from shared.hub import HubEvent, HubEventTask, load_payload
@@ -144,6 +151,18 @@ class ChunkStore:
         )
         return f"s3://{self._bucket}/{key}"
 
+    def put_all(self, subject: str, request_id: str, pieces: list[str]) -> None:
+        """Writes every chunk again in one object beside them, after them: a reader that wants a
+        whole document (the search tool) reads one object instead of one per chunk."""
+        key = f"work/preprocess/{subject}/{request_id}/{ALL_CHUNKS}"
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=json.dumps({"chunks": pieces}, ensure_ascii=False).encode(),
+            ContentType="application/json",
+            Metadata={"chunks": str(len(pieces))},  # how many, without reading it
+        )
+
 
 def run(event: HubEvent, store: ChunkStore, max_chunks: int) -> dict[str, Any]:
     document = preprocess(event.pipeline, store.request_input(event), max_chunks)
@@ -156,6 +175,7 @@ def run(event: HubEvent, store: ChunkStore, max_chunks: int) -> dict[str, Any]:
         }
         for index, piece in enumerate(document.pieces)
     ]
+    store.put_all(event.subject, event.request_id, document.pieces)
     result: dict[str, Any] = {"chunks": chunks, "stats": document.stats}
     if document.request_input is not None:
         result["request_input"] = document.request_input

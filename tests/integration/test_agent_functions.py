@@ -159,6 +159,44 @@ def test_the_registrar_tells_cloudformation_whether_deploying_again_can_help(
     assert drain(hub_tap) == []
 
 
+def test_a_schema_given_as_json_text_is_registered_as_the_schema_it_writes(
+    stack: Stack, functions: FunctionRunner, hub_tap: str, cloudformation: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """CloudFormation hands a custom resource its numbers and booleans as strings; a tool stack
+    writes its schema as JSON text, which arrives whole."""
+    url, answers = cloudformation
+    event = load_event("agent/registrar_create.json")
+    event["ResponseURL"] = url
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 10}},
+    }
+    event["ResourceProperties"]["InputSchema"] = json.dumps(schema)
+
+    functions.invoke("ToolRegistrarFunction", event)
+
+    assert [answer["Status"] for answer in answers] == ["SUCCESS"]
+    (announced,) = hub_messages(drain(hub_tap))
+    assert announced["payload"]["spec"]["input_schema"] == schema
+
+
+def test_a_schema_given_as_text_that_is_not_json_fails_the_tool_stack_naming_it(
+    stack: Stack, functions: FunctionRunner, hub_tap: str, cloudformation: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, answers = cloudformation
+    event = load_event("agent/registrar_create.json")
+    event["ResponseURL"] = url
+    event["ResourceProperties"]["InputSchema"] = '{"type": "object",'
+
+    functions.invoke("ToolRegistrarFunction", event)
+
+    (answer,) = answers
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith("the tool spec is not valid: InputSchema is text but not JSON")
+    assert drain(hub_tap) == []
+
+
 def test_deleting_a_tool_whose_spec_never_registered_still_succeeds(
     stack: Stack, functions: FunctionRunner, cloudformation: tuple[str, list[dict[str, Any]]]
 ) -> None:

@@ -36,6 +36,12 @@ def test_preprocess_writes_chunks_to_the_lake_and_returns_only_pointers(
         "chunk_tokens": 200,
     }
     assert "request_input" not in result
+    # Beside the chunks, all of them in one object, for a reader of the whole document (the search tool).
+    whole = client("s3").get_object(
+        Bucket=stack.ref("DataLakeBucket"), Key=key.rsplit("/", 1)[0] + "/chunks.json"
+    )
+    assert json.loads(whole["Body"].read()) == {"chunks": [stored]}
+    assert whole["Metadata"] == {"chunks": "1"}
 
 
 def test_prepare_model_request_builds_bounded_converse_arguments(

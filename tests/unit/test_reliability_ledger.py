@@ -7,7 +7,8 @@ import re
 from agenthub import PROJECT_ROOT
 
 LEDGER = PROJECT_ROOT / "docs" / "reliability.md"
-_FILE = re.compile(r"(?:unit|integration|e2e)/test_\w+\.py")
+# Under tests/ (unit/..., integration/..., e2e/...), or a tool stack's own tests (tools/<name>/tests/...).
+_FILE = re.compile(r"(?:tools/\w+/tests|unit|integration|e2e)/test_\w+\.py")
 _TEST = re.compile(r"\btest_\w+\b(?!\.py)")
 
 
@@ -16,7 +17,10 @@ def test_every_test_the_ledger_names_exists_in_the_files_it_names() -> None:
     for row in LEDGER.read_text().splitlines():
         if not row.startswith("| ") or "test_" not in row:
             continue
-        files = [PROJECT_ROOT / "tests" / path for path in _FILE.findall(row)]
+        files = [
+            PROJECT_ROOT / path if path.startswith("tools/") else PROJECT_ROOT / "tests" / path
+            for path in _FILE.findall(row)
+        ]
         assert files, f"a row names tests but no test file: {row}"
         sources = "".join(path.read_text() for path in files)
         for test in _TEST.findall(row):

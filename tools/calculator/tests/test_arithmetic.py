@@ -8,7 +8,6 @@ import pytest
 
 from calculator_tool.arithmetic import (
     MAX_DIGITS,
-    MAX_EXPONENT,
     MAX_EXPRESSION_CHARACTERS,
     CannotCompute,
     as_text,
@@ -125,25 +124,71 @@ def test_a_fractional_exponent_is_refused_as_inexact() -> None:
         evaluate("2 ** 0.5")
 
 
-@pytest.mark.parametrize("exponent", [MAX_EXPONENT + 1, -(MAX_EXPONENT + 1), 10**9])
-def test_an_exponent_beyond_the_bound_is_refused(exponent: int) -> None:
-    with pytest.raises(CannotCompute, match=f"exponents beyond ±{MAX_EXPONENT}"):
-        evaluate(f"2 ** ({exponent})")
+def test_a_power_is_bounded_by_the_size_of_its_result_not_of_its_exponent() -> None:
+    assert evaluate("2 ** 1328") == 2**1328  # 400 digits: the most a result may have
+    assert evaluate("1 ** 10 ** 300") == 1
+    assert evaluate("(-1) ** (10 ** 300 + 1)") == -1
+    assert evaluate("0 ** 10 ** 300") == 0
+    with pytest.raises(
+        CannotCompute, match=f"the result would have about 401 digits; the limit is {MAX_DIGITS}"
+    ):
+        evaluate("2 ** 1329")
+    with pytest.raises(CannotCompute, match="about 401 digits"):
+        evaluate("0.5 ** 1329")  # the denominator counts too
 
 
-def test_an_exponent_at_the_bound_is_computed() -> None:
-    assert evaluate(f"2 ** {MAX_EXPONENT}") == 2**MAX_EXPONENT
+def test_a_result_with_more_digits_than_the_bound_is_refused_saying_how_many_it_would_have() -> None:
+    with pytest.raises(
+        CannotCompute, match=f"the result would have about 401 digits; the limit is {MAX_DIGITS}"
+    ):
+        evaluate("10 ** 399 * 10")
+    with pytest.raises(CannotCompute, match="about 401 digits"):
+        evaluate("0.1 ** 400")
+    with pytest.raises(CannotCompute, match=r"about 10\^299 digits"):
+        evaluate("7 ** (10 ** 300)")
 
 
-def test_a_result_with_more_digits_than_the_bound_is_refused() -> None:
-    with pytest.raises(CannotCompute, match=f"more than {MAX_DIGITS} digits"):
-        evaluate("10 ** 400 * 10")
-    with pytest.raises(CannotCompute, match=f"more than {MAX_DIGITS} digits"):
-        evaluate("0.1 ** 400")  # the denominator counts too
+@pytest.mark.parametrize(
+    ("literal", "digits"),
+    [
+        ("1e999999999", "1,000,000,000"),
+        ("9e99999999", "100,000,000"),
+        ("1e-999999999", "1,000,000,000"),
+        ("1e400", "401"),
+        ("1" * 401, "401"),
+        ("0x" + "f" * 400, "482"),
+    ],
+)
+def test_a_literal_too_large_is_refused_from_its_text_before_it_is_made(literal: str, digits: str) -> None:
+    made: list[object] = []
+
+    with pytest.raises(CannotCompute) as refused:
+        evaluate(f"{literal} + 1", made.append)
+
+    assert str(refused.value).startswith("the number '")
+    assert str(refused.value).endswith(f"would have about {digits} digits; the limit is {MAX_DIGITS}")
+    assert len(str(refused.value)) < 200  # the literal quoted as an excerpt
+    assert all(step.operation == "literal" for step in made)  # refused before anything was added
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        ("0e999999999", Fraction(0)),
+        ("0.000e-999999999", Fraction(0)),
+        ("1000e-3", Fraction(1)),
+        ("1_000.5e1_0", Fraction(10005 * 10**9)),
+        ("0.5e-399", Fraction(1, 2 * 10**399)),
+    ],
+)
+def test_a_literal_whose_exponent_is_large_but_whose_value_is_not_is_computed(
+    literal: str, value: Fraction
+) -> None:
+    assert evaluate(literal) == value
 
 
 def test_a_huge_tower_of_powers_is_refused_rather_than_computed() -> None:
-    with pytest.raises(CannotCompute):
+    with pytest.raises(CannotCompute, match="about 369,693,100 digits; the limit is 400"):
         evaluate("9 ** 9 ** 9")
 
 

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import Field
 
-from calculator_tool.arithmetic import CannotCompute, as_text, evaluate
+from calculator_tool.arithmetic import MAX_EXPRESSION_CHARACTERS, CannotCompute, as_text, evaluate
+from contracts.tools import ToolInput, quoted
 from shared.tool import ToolError, serve_tool
 
 
-def calculate(arguments: dict[str, Any], caller: str) -> str:
-    expression = arguments.get("expression")
-    if not isinstance(expression, str):
-        raise ToolError('give the expression as a string: {"expression": "12 * 60"}')
+class CalculatorInput(ToolInput):
+    """What the calculator takes; its registered InputSchema (template.yaml) says the same."""
+
+    expression: str = Field(
+        min_length=1,
+        max_length=MAX_EXPRESSION_CHARACTERS,
+        description="The arithmetic expression, for example: (12 + 3) * 60 / 7",
+    )
+
+
+def calculate(arguments: CalculatorInput, caller: str) -> str:
     try:
-        return f"{expression} = {as_text(evaluate(expression))}"
+        return f"{arguments.expression} = {as_text(evaluate(arguments.expression))}"
     except CannotCompute as error:
-        raise ToolError(f"cannot compute {expression!r}: {error}") from error
+        raise ToolError(f"cannot compute {quoted(arguments.expression)}: {error}") from error
 
 
-lambda_handler = serve_tool(calculate)
+lambda_handler = serve_tool(calculate, CalculatorInput)
