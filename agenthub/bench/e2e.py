@@ -3,9 +3,10 @@
 The mixed load sends 200 requests (100 preprocess, 80 invoke, 20 chained preprocess -> invoke)
 from 8 client threads and times each from its 202 to the moment its catalog row turned terminal
 (the row's `updated_at`, which the core writer sets when it applies the terminal event). The bench
-watches the rows with batched reads straight from the emulator, marked so the counts leave them
-out, rather than polling GET /v1/requests: 200 callers polling would be load of their own. Every
-request's final status is then read through the API, as a caller sees it.
+waits for the local cloud to be quiet (`agenthub.local.activity`: nothing left in a queue, a function
+or an execution), then reads the rows with batched reads straight from the emulator, marked so the
+counts leave them out, rather than polling GET /v1/requests: 200 callers polling would be load of
+their own. Every request's final status is then read through the API, as a caller sees it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from botocore.config import Config
@@ -33,6 +34,7 @@ from agenthub.bench.counting import BENCH_USER_AGENT
 from agenthub.bench.stats import percentile
 from agenthub.client import TERMINAL, HubClient
 from agenthub.local import LOCAL_ACCESS_KEY
+from agenthub.local.activity import Activity
 from agenthub.local.cloud import LocalCloud
 
 SAMPLES = PROJECT_ROOT / "events" / "front_door"
@@ -92,12 +94,21 @@ class Sent:
     status: str = ""
 
 
-class CatalogWatch:
-    """Terminal moments of requests, read from the catalog in batches of 100."""
+class Settles(Protocol):
+    """A local cloud that can be waited for until quiet: in this process, or over its control API."""
 
-    def __init__(self, endpoint_url: str, region: str, table: str) -> None:
+    def settle(self, timeout: float) -> Activity: ...
+
+
+class CatalogWatch:
+    """Terminal moments of requests, read from the catalog in batches of 100 once the local cloud
+    has nothing left to do."""
+
+    def __init__(self, endpoint_url: str, region: str, table: str, cloud: Settles) -> None:
         self._table = table
         self._dynamodb = bench_client(endpoint_url, region, "dynamodb")
+        self._cloud = cloud
+        self.last_activity: Activity | None = None
 
     def poll(self, pending: list[Sent]) -> None:
         for start in range(0, len(pending), 100):
@@ -114,14 +125,12 @@ class CatalogWatch:
                     sent.terminal_at = datetime.fromisoformat(item["updated_at"]["S"]).timestamp()
 
     def wait(self, sent: list[Sent], timeout: float) -> bool:
-        """Whether every request turned terminal within `timeout`."""
-        deadline = time.monotonic() + timeout
-        while pending := [item for item in sent if item.terminal_at is None]:
-            if time.monotonic() > deadline:
-                return False
-            self.poll(pending)
-            time.sleep(0.1)
-        return True
+        """Whether the local cloud was quiet within `timeout` and every request had turned terminal
+        by then (one whose message waits in a dead-letter queue never does). `last_activity` tells
+        what was still pending when it was not."""
+        self.last_activity = self._cloud.settle(timeout)
+        self.poll([item for item in sent if item.terminal_at is None])
+        return self.last_activity.quiet and all(item.terminal_at is not None for item in sent)
 
 
 RETRIED = (409, 429, 503)

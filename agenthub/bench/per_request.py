@@ -1,13 +1,13 @@
 """Per-request counts: one request at a time through a local cloud, until the hub is quiet again.
 
-Each count is one request's work and nothing else's: the bench waits until every queue is empty
-and every execution has ended before it takes the counters and sends the next request.
+Each count is one request's work and nothing else's: the bench waits until the local cloud is quiet
+(`agenthub.local.activity`: no message in a subscriber's queue, no poller holding a batch, no
+invocation or execution running) before it takes the counters and sends the next request.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +16,10 @@ from typing import Any
 from agenthub.bench.counting import RequestCounter, SnsDeliveryCounter
 from agenthub.bench.e2e import CatalogWatch, LoadFailed, bench_client, emulator_of, submit
 from agenthub.client import HubClient
+from agenthub.local.activity import NotQuiet
 from agenthub.local.cloud import LocalCloud
 
-SETTLE_SECONDS = 0.5
+QUIET_TIMEOUT_SECONDS = 60
 
 
 @dataclass
@@ -39,43 +40,15 @@ class Counts:
     api_requests: int = 1
 
 
-class Quiet:
-    """Waits until the hub has nothing left to do: every queue empty, every execution ended."""
+class Executions:
+    """The stack's state machines, their executions and their histories, read with bench clients."""
 
     def __init__(self, endpoint_url: str, region: str) -> None:
-        self._sqs = bench_client(endpoint_url, region, "sqs")
         self._sfn = bench_client(endpoint_url, region, "stepfunctions")
-        self._queues = self._sqs.list_queues().get("QueueUrls", [])
         self.state_machines = {
             machine["stateMachineArn"]: machine["type"]
             for machine in self._sfn.list_state_machines()["stateMachines"]
         }
-
-    def busy(self) -> bool:
-        for url in self._queues:
-            attributes = self._sqs.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-            if any(int(value) for value in attributes.values()):
-                return True
-        return any(
-            self._sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
-            for arn in self.state_machines
-        )
-
-    def wait(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            if self.busy():
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= SETTLE_SECONDS:
-                return
-            time.sleep(0.1)
-        raise LoadFailed(f"the hub was still busy {timeout:.0f}s after the request ended")
 
     def executions(self) -> set[str]:
         return {
@@ -140,14 +113,15 @@ class RequestCounts:
             logical_id: cloud.functions.pool(spec.name) for logical_id, spec in cloud.stack.functions.items()
         }
         self._logical_ids = {spec.name: logical_id for logical_id, spec in cloud.stack.functions.items()}
+        self._cloud = cloud
         self._logs = cloud.config.state_dir / "logs"
         self._platform_logged = {
             logical_id: platform_lines_sent(cloud.stack.properties.get(logical_id, {}))
             for logical_id in cloud.stack.functions
         }
         endpoint_url, region = emulator_of(cloud)
-        self._quiet = Quiet(endpoint_url, region)
-        self._watch = CatalogWatch(endpoint_url, region, cloud.stack.ref("CatalogTable"))
+        self._executions = Executions(endpoint_url, region)
+        self._watch = CatalogWatch(endpoint_url, region, cloud.stack.ref("CatalogTable"), cloud)
 
     def _log_bytes(self) -> int:
         return sum(
@@ -165,18 +139,24 @@ class RequestCounts:
             {name: pool.invocations for name, pool in self._pools.items()},
             {name: pool.billed_ms for name, pool in self._pools.items()},
             self._log_bytes(),
-            self._quiet.executions(),
+            self._executions.executions(),
         )
 
     def of_one(self, client: HubClient, kind: str, body: dict[str, Any]) -> Counts:
-        self._quiet.wait()
+        try:
+            self._cloud.wait_quiet(QUIET_TIMEOUT_SECONDS)
+        except NotQuiet as error:
+            raise LoadFailed(f"the hub was busy before the {kind} request: {error}") from error
         before = self._snapshot()
         sent = submit(client, kind, body)
         if not self._watch.wait([sent], timeout=120):
-            raise LoadFailed(f"the {kind} request {sent.request_id} did not end within 120 s")
+            pending = self._watch.last_activity.describe() if self._watch.last_activity else "unknown"
+            raise LoadFailed(
+                f"the {kind} request {sent.request_id} did not end within 120 s "
+                f"(catalog status {sent.status or 'not terminal'}; pending: {pending})"
+            )
         if sent.status != "SUCCEEDED":  # the counts of a failed request are not the pipeline's
             raise LoadFailed(f"the {kind} request {sent.request_id} ended {sent.status}")
-        self._quiet.wait()
         after = self._snapshot()
         invocations = _changed(after.invocations, before.invocations)
         counts = Counts(
@@ -193,9 +173,9 @@ class RequestCounts:
 
     def _add_execution(self, counts: Counts, execution_arn: str) -> None:
         machine = execution_arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
-        kind = self._quiet.state_machines.get(machine, "STANDARD")
+        kind = self._executions.state_machines.get(machine, "STANDARD")
         counts.executions[kind] = counts.executions.get(kind, 0) + 1
-        events = self._quiet.history(execution_arn)
+        events = self._executions.history(execution_arn)
         transitions = sum(1 for event in events if event["type"].endswith("StateEntered"))
         counts.state_transitions += transitions
         if kind == "STANDARD":

@@ -219,6 +219,7 @@ def phase_e2e(paths: Paths, scale: Scale) -> dict[str, Any]:
     from agenthub.bench.e2e import CatalogWatch, LocalCloudProcess, run_mixed_load
     from agenthub.bench.profile import PySpy, report
     from agenthub.client import HubClient
+    from agenthub.local.invoke import LocalCloudClient
     from agenthub.local.tokens import user_token
 
     state_dir = Path(tempfile.mkdtemp(prefix="agenthub-bench-e2e-"))
@@ -226,7 +227,9 @@ def phase_e2e(paths: Paths, scale: Scale) -> dict[str, Any]:
     try:
         info = cloud.info
         client = HubClient(info["api_url"], user_token(info, "bench", None, state_dir))
-        watch = CatalogWatch(info["endpoint_url"], info["region"], info["outputs"]["CatalogTable"])
+        watch = CatalogWatch(
+            info["endpoint_url"], info["region"], info["outputs"]["CatalogTable"], LocalCloudClient(info)
+        )
         profiler = PySpy(cloud.pid, paths.work / "profile-local-cloud.raw")
         load = run_mixed_load(client, watch, share=scale.mixed_share)
         profile = profiler.stop()

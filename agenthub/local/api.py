@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import jsonschema
 from werkzeug.wrappers import Request, Response
 
+from agenthub.local.activity import CHANGES, Changes
 from agenthub.local.cognito import AuthError, LocalCognito, parse_form
 from agenthub.local.deploy import RestApiSpec, StageSpec
 from agenthub.local.functions import FunctionHost, FunctionNotFound, Throttled
@@ -62,24 +64,57 @@ class Route:
 
 @dataclass
 class TokenBucket:
+    """The stage throttle: `burst` calls at once, refilled at `rate` a second.
+
+    `hold()` stops the refill until `release()` (and `refill()` fills it now), so a test can send a
+    burst and know what the bucket holds, however slowly a loaded machine delivers the calls
+    (`POST /_agenthub/throttle`)."""
+
     rate: float
     burst: int
     tokens: float = 0.0
-    updated: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic
+    updated: float = 0.0
+    held: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.tokens = float(self.burst)
+        self.updated = self.clock()
+
+    def _refill_until_now(self) -> None:
+        now = self.clock()
+        if not self.held:
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
 
     def take(self) -> bool:
         with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
+            self._refill_until_now()
             if self.tokens < 1:
                 return False
             self.tokens -= 1
             return True
+
+    def refill(self) -> None:
+        with self.lock:
+            self.tokens = float(self.burst)
+            self.updated = self.clock()
+
+    def hold(self) -> None:
+        with self.lock:
+            self._refill_until_now()
+            self.held = True
+
+    def release(self) -> None:
+        with self.lock:
+            self._refill_until_now()
+            self.held = False
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            self._refill_until_now()
+            return {"rate": self.rate, "burst": self.burst, "tokens": self.tokens, "held": self.held}
 
 
 class GatewayError(Exception):
@@ -174,15 +209,17 @@ class LocalApi:
         region: str,
         account_id: str,
         access_log: Path | None = None,
+        changes: Changes = CHANGES,
     ) -> None:
         self.api = api
+        self._changes = changes
         self.stage = stage
         self._routes = compile_routes(api)
         self._functions = functions
         self.cognito = cognito
         self._region = region
         self._account_id = account_id
-        self._bucket = (
+        self.throttle = (
             TokenBucket(stage.throttle_rate, stage.throttle_burst)
             if stage.throttle_rate is not None and stage.throttle_burst is not None
             else None
@@ -217,6 +254,7 @@ class LocalApi:
             return self._oauth(request)(environ, start_response)
         with self._idle:
             self._in_flight += 1
+        self._changes.bump()
         try:
             try:
                 response = self._serve(request, context)
@@ -229,6 +267,12 @@ class LocalApi:
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
+            self._changes.bump()
+
+    @property
+    def calls_in_flight(self) -> int:
+        with self._idle:
+            return self._in_flight
 
     # -- OAuth2 endpoints ---------------------------------------------------------------------
 
@@ -263,7 +307,7 @@ class LocalApi:
         path = request.path[len(prefix) :]
         route, parameters = self._match(request.method, path)
         context["resourcePath"] = route.path
-        if self._bucket is not None and not self._bucket.take():
+        if self.throttle is not None and not self.throttle.take():
             raise GatewayError("THROTTLED", "Too Many Requests")
         claims = self._authorize(route, request)
         context["claims"] = claims

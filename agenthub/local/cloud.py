@@ -19,15 +19,17 @@ import threading
 import time
 import tomllib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer
 
 from agenthub import LOCAL_STATE_DIR, PROJECT_ROOT
-from agenthub.local import persistence
+from agenthub.local import activity, persistence
+from agenthub.local.activity import Activity, NeverHappened
 from agenthub.local.adopt import CannotAdopt, adopting
 from agenthub.local.api import LocalApi
 from agenthub.local.cognito import LocalCognito
@@ -44,6 +46,7 @@ from agenthub.local.signing import load_signing_key, private_file, public_jwks
 from agenthub.local.snapshot import Interrupted
 from agenthub.template import DEFAULT_TEMPLATE, TemplateError, load_sam_template, translate
 
+T = TypeVar("T")
 log = logging.getLogger("agenthub.local")
 STATE_DIR = LOCAL_STATE_DIR
 SAMCONFIG = PROJECT_ROOT / "samconfig.toml"
@@ -57,6 +60,10 @@ ACCOUNT_ID = "123456789012"
 POLLER_STOP_SECONDS = 5
 # How long stopping waits for the API calls in flight to be answered (503) once their functions stop.
 API_DRAIN_SECONDS = 2
+# How long a wait for quiet lasts unless told: the longest local chain (an agent run at its time budget).
+QUIET_TIMEOUT_SECONDS = 120
+# The longest one control request waits (`GET /_agenthub/activity?quiet=` or `?after=`); a client asks again.
+CONTROL_WAIT_SECONDS = 20
 
 
 class LocalCloudError(RuntimeError):
@@ -186,6 +193,7 @@ class LocalCloud:
                 raise LocalCloudError(
                     "the local cloud cannot create these resources of the template: " + ", ".join(missing)
                 )
+            self._add_controls(emulator)
             emulator.start()
             interrupted = self._restore_state(emulator)
             try:
@@ -336,16 +344,27 @@ class LocalCloud:
                 "Status": "FAILED",
                 "Reason": f"the custom resource's function failed: {result.payload[:300]!r}",
             }
-        deadline = time.monotonic() + CUSTOM_RESOURCE_SECONDS
-        while time.monotonic() < deadline:
+
+        def answered() -> dict[str, Any] | None:
             try:
                 answer: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
             except s3.exceptions.NoSuchKey:
-                time.sleep(0.05)
-                continue
-            s3.delete_object(Bucket=bucket, Key=key)
+                return None
             return answer
-        return {"Status": "FAILED", "Reason": "the custom resource's function never answered CloudFormation"}
+
+        try:
+            answer = self.wait_for(
+                answered,
+                CUSTOM_RESOURCE_SECONDS,
+                f"{request['LogicalResourceId']}'s answer to CloudFormation",
+            )
+        except NeverHappened:
+            return {
+                "Status": "FAILED",
+                "Reason": "the custom resource's function never answered CloudFormation",
+            }
+        s3.delete_object(Bucket=bucket, Key=key)
+        return answer
 
     def registered_tools(self) -> list[str]:
         """The tools in the hub's registry now (functions/contracts/catalog.py's rows: the tooling
@@ -373,12 +392,17 @@ class LocalCloud:
             for logical_id, kind in stack.types.items()
             if is_custom_resource(kind)
         }
-        deadline = time.monotonic() + REGISTRY_WAIT_SECONDS
-        while not expected <= set(self.registered_tools()):
-            if time.monotonic() > deadline:
-                missing = ", ".join(sorted(expected - set(self.registered_tools())))
-                raise LocalCloudError(f"these tools never reached the registry: {missing} (see the logs)")
-            time.sleep(0.1)
+        try:
+            self.wait_for(
+                lambda: expected <= set(self.registered_tools()),
+                REGISTRY_WAIT_SECONDS,
+                "the deployed tools' registration",
+            )
+        except NeverHappened as error:
+            missing = ", ".join(sorted(expected - set(self.registered_tools())))
+            raise LocalCloudError(
+                f"these tools never reached the registry: {missing} (see the logs); {error}"
+            ) from error
 
     @staticmethod
     def _log_emulator_to_file(path: Path) -> None:
@@ -415,6 +439,98 @@ class LocalCloud:
             start_response("503 Service Unavailable", [("Content-Type", "application/json")])
             return [b'{"message": "the local cloud is starting"}']
         return self.api(environ, start_response)
+
+    # -- what is still pending (agenthub.local.activity) ----------------------------------------
+
+    def activity(self) -> Activity:
+        """What the local cloud still has to do now, read at one moment."""
+        if self.emulator is None:
+            raise NotRunning("the local cloud is not running")
+        return activity.sample(activity.CHANGES, self._pending)
+
+    def _pending(self) -> dict[str, Any]:
+        api = self.api
+        return activity.pending_work(
+            ACCOUNT_ID,
+            self.config.region,
+            list(self._pollers),
+            self.functions,
+            api.calls_in_flight if api is not None else 0,
+        )
+
+    def wait_change(self, after: int, timeout: float) -> int:
+        return activity.CHANGES.wait_after(after, timeout)
+
+    def settle(self, timeout: float = QUIET_TIMEOUT_SECONDS) -> Activity:
+        """Waits until the local cloud is quiet, at most `timeout` seconds; the last reading."""
+        return activity.settle(self, timeout)
+
+    def wait_quiet(self, timeout: float = QUIET_TIMEOUT_SECONDS) -> Activity:
+        """Waits until everything started has finished; `activity.NotQuiet`, naming what was still
+        pending, at the deadline."""
+        return activity.wait_quiet(self, timeout)
+
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float, what: str) -> T:
+        """The first true value of `predicate`, asked again on every change in the local cloud;
+        `activity.NeverHappened`, naming `what` and what was pending, at the deadline."""
+        return activity.wait_for(self, predicate, timeout, what)  # type: ignore[return-value]
+
+    def _add_controls(self, emulator: Emulator) -> None:
+        emulator.controls["/_agenthub/activity"] = self._activity_control
+        emulator.controls["/_agenthub/throttle"] = self._throttle_control
+
+    def _activity_control(
+        self, method: str, query: dict[str, list[str]], _: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """`GET /_agenthub/activity`: what is pending now; `?after=G&wait=S`: once the counter has passed
+        G (or S seconds); `?quiet=S`: once the local cloud is quiet (or S seconds), quiet or not."""
+        json_headers = {"Content-Type": "application/json"}
+        if method != "GET":
+            return 405, json_headers, b'{"message": "GET /_agenthub/activity"}'
+        try:
+            after = int(query["after"][0]) if "after" in query else None
+            wait = min(float(query.get("wait", ["0"])[0]), CONTROL_WAIT_SECONDS)
+            quiet = min(float(query["quiet"][0]), CONTROL_WAIT_SECONDS) if "quiet" in query else None
+        except ValueError as error:
+            return 400, json_headers, json.dumps({"message": f"not a number: {error}"}).encode()
+        try:
+            if quiet is not None:
+                answer = self.settle(max(0.0, quiet))
+            else:
+                if after is not None:
+                    self.wait_change(after, max(0.0, wait))
+                answer = self.activity()
+        except NotRunning as error:
+            return 503, json_headers, json.dumps({"message": str(error)}).encode()
+        return 200, json_headers, json.dumps(answer.to_json()).encode()
+
+    def _throttle_control(
+        self, method: str, _: dict[str, list[str]], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """`/_agenthub/throttle`: the local API's stage throttle; POST `{"refill": true}` fills its bucket,
+        `{"hold": true}` stops its refill until `{"hold": false}` (a burst then meets a known bucket)."""
+        json_headers = {"Content-Type": "application/json"}
+        bucket = self.api.throttle if self.api is not None else None
+        if bucket is None:
+            return 404, json_headers, b'{"message": "the local API\'s stage has no throttle"}'
+        if method == "POST":
+            try:
+                asked = json.loads(body or b"{}")
+                if not isinstance(asked, dict) or set(asked) - {"refill", "hold"}:
+                    raise ValueError('expected {"refill": true|false, "hold": true|false}')
+                if not all(isinstance(value, bool) for value in asked.values()):
+                    raise ValueError("refill and hold are true or false")
+            except ValueError as error:
+                return 400, json_headers, json.dumps({"message": str(error)}).encode()
+            if asked.get("hold") is True:
+                bucket.hold()
+            elif asked.get("hold") is False:
+                bucket.release()
+            if asked.get("refill"):
+                bucket.refill()
+        elif method != "GET":
+            return 405, json_headers, b'{"message": "GET or POST /_agenthub/throttle"}'
+        return 200, json_headers, json.dumps(bucket.state()).encode()
 
     def _start_pollers(self, stack: Stack, emulator: Emulator, functions: FunctionHost) -> None:
         sqs = emulator.client("sqs")

@@ -10,7 +10,9 @@ moto. Three kinds are answered here instead, because moto cannot run them:
 - a user pool's JWKS: the local cloud's own signing key (`agenthub.local.signing`), not moto's;
 - S3 POST uploads (presigned POSTs): their policy is enforced first (`agenthub.local.uploads`);
 - `/_agenthub/...`: the local cloud's control API (fault rules, health, an
-  invocation with its whole log for `agenthub local invoke`).
+  invocation with its whole log for `agenthub local invoke`), and the endpoints the local cloud
+  adds to it (`controls`): what is still pending (`/_agenthub/activity`, for `--follow`) and the
+  local API's stage throttle (`/_agenthub/throttle`).
 
 moto's Step Functions interpreter calls services back at `localhost:$MOTO_PORT`, so executions
 reach the same endpoint and their Lambda and Bedrock tasks are served the same way.
@@ -55,6 +57,8 @@ _MAPPINGS_PATH = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
 LOG_TAIL_BYTES = 4096
 _JWKS_PATH = re.compile(r"^/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json$")
 WsgiApp = Callable[[dict[str, Any], Any], Any]
+# A control endpoint the local cloud adds: (method, query, body) -> (status, headers, body).
+Control = Callable[[str, dict[str, list[str]], bytes], tuple[int, dict[str, str], bytes]]
 
 
 class PortInUse(RuntimeError):
@@ -150,6 +154,9 @@ class Emulator:
         # so a count above one for an Express one is an execution the hub would have run twice.
         self.execution_starts: Counter[tuple[str, str]] = Counter()
         self._starts_lock = threading.Lock()
+        # Control endpoints by path, added by the local cloud. They read the local cloud rather than
+        # change moto's state, and one may wait (a long poll), so they do not pass the gate.
+        self.controls: dict[str, Control] = {}
 
     def client(self, service: str) -> Any:
         return local_client(service, self.region, self.url)
@@ -195,6 +202,12 @@ class Emulator:
         }
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
+        control = self.controls.get(path)
+        if control is not None:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            return self._respond(start_response, control(environ.get("REQUEST_METHOD", "GET"), query, body))
         if _INVOKE_PATH.match(path) or path == "/_agenthub/invoke":
             return self._serve(environ, start_response, path, headers)
         with self.gate.passage() as allowed:

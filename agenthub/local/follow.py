@@ -13,7 +13,11 @@ event names and the response returns (every hub message and every execution inpu
 - Requests the response accepted (the front door's 202): their status in the catalog.
 
 Following ends once every execution seen has ended, every accepted request is terminal in the
-catalog, and nothing new has been seen for `QUIET_SECONDS` (a finished stage may start the next).
+catalog, and the local cloud is quiet (`GET /_agenthub/activity`, `agenthub.local.activity`): no
+message waits in or is delivered from a subscriber's queue, no function runs, no execution runs. A
+finished stage may start the next through the hub, so "nothing running yet" is not the end; quiet is,
+however long a loaded machine takes to deliver the next message. Between looks it waits for the local
+cloud to change, not for a time.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ if TYPE_CHECKING:
 
 STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
 TERMINAL_REQUEST = ("SUCCEEDED", "FAILED", "CANCELLED")
-POLL_SECONDS = 0.3
-QUIET_SECONDS = 2.0
+# The longest wait between looks when the local cloud signals no change (to show an execution's end).
+LOOK_AGAIN_SECONDS = 1.0
 # An execution started a moment before the invocation's own clock reading still counts.
 CLOCK_SLACK_SECONDS = 1.0
 
@@ -156,24 +160,31 @@ class Follower:
         if request_ids:
             self._say(f"following request(s) {', '.join(sorted(request_ids))}")
         deadline = time.monotonic() + timeout
-        last_news = time.monotonic()
+        activity, quiet = self._cloud.activity(), False
         while True:
+            # Quiet (confirmed by `settle`) before the look below, and nothing new in it, is the end.
             news = self._poll_messages(request_ids, result)
             news |= self._poll_executions(request_ids, result)
             news |= self._poll_requests(result)
-            now = time.monotonic()
-            if news:
-                last_news = now
             running = [e for e in result.executions.values() if e.status == "RUNNING"]
             waiting = [r for r, status in result.requests.items() if status not in TERMINAL_REQUEST]
-            if not running and not waiting and now - last_news >= QUIET_SECONDS:
+            if quiet and not news and not running and not waiting:
                 break
-            if now >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 result.timed_out = True
                 still = [e.name for e in running] + [f"request {r}" for r in waiting]
-                self._say(f"still running after {timeout:.0f}s: {', '.join(still) or 'nothing'}")
+                self._say(
+                    f"still running after {timeout:.0f}s: {', '.join(still) or 'nothing followed'}; "
+                    f"the local cloud: {activity.describe()}"
+                )
                 break
-            time.sleep(POLL_SECONDS)
+            if running or waiting:
+                self._cloud.wait_change(activity.generation, min(LOOK_AGAIN_SECONDS, remaining))
+                activity, quiet = self._cloud.activity(), False
+            else:
+                activity = self._cloud.settle(remaining)
+                quiet = activity.quiet
         self._summary(result)
         return result
 

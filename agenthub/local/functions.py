@@ -15,6 +15,7 @@ Lambda. Without one, Lambda would scale out; locally a pool holds at most `concu
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import queue
@@ -28,7 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from agenthub.local.activity import CHANGES, Changes
 from agenthub.local.deploy import FunctionSpec
+
+log = logging.getLogger("agenthub.local.functions")
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -206,9 +210,15 @@ class Worker:
 
 class FunctionPool:
     def __init__(
-        self, spec: FunctionSpec, environment: dict[str, str], concurrency: int, log_path: Path
+        self,
+        spec: FunctionSpec,
+        environment: dict[str, str],
+        concurrency: int,
+        log_path: Path,
+        changes: Changes = CHANGES,
     ) -> None:
         self.spec = spec
+        self._changes = changes
         self._environment = environment
         self._reserved = spec.reserved_concurrency
         self._limit = (
@@ -238,9 +248,11 @@ class FunctionPool:
                     worker = self._idle.pop()
                     if worker.alive:
                         self._busy += 1
+                        self._changes.bump()
                         return worker
                 if self._busy < self._limit:
                     self._busy += 1
+                    self._changes.bump()
                     return None
                 # A slot taken by a warm-up is no invocation: Lambda would not throttle for it, so wait.
                 if self._reserved is not None and not self._warming:
@@ -268,6 +280,7 @@ class FunctionPool:
             elif worker is not None:
                 self._started.discard(worker)
             self._lock.notify_all()
+        self._changes.bump()
 
     def invoke(self, payload: bytes) -> InvocationResult:
         worker = self._acquire()
@@ -303,6 +316,17 @@ class FunctionPool:
             with self._lock:
                 self._started.discard(worker)
 
+    @property
+    def running(self) -> int:
+        """Execution environments running an invocation now (a warm-up is not one)."""
+        with self._lock:
+            return self._busy - (1 if self._warming else 0)
+
+    @property
+    def warming(self) -> bool:
+        with self._lock:
+            return self._warming
+
     def kill_busy_worker(self) -> bool:
         """Kills a worker in the middle of an invocation, the way an execution environment dies of a
         crash or running out of memory: its invocation ends as Runtime.ExitError. False when no
@@ -321,6 +345,7 @@ class FunctionPool:
                 return
             self._busy += 1
             self._warming = True
+        self._changes.bump()
         worker = None
         try:
             worker = self._start_worker()
@@ -395,8 +420,13 @@ class FunctionHost:
         log_dir: Path,
         concurrency: int = 2,
         faults: FaultFinder | None = None,
+        changes: Changes = CHANGES,
     ) -> None:
         self._faults = faults
+        self._changes = changes
+        # Invocations asked for and not yet answered, by function name (agenthub.local.activity).
+        self._calls: dict[str, int] = {}
+        self._calls_lock = threading.Lock()
         self._region = region
         self._endpoint_url = endpoint_url
         self._log_dir = log_dir
@@ -413,6 +443,7 @@ class FunctionHost:
                 function_environment(spec, self._region, self._endpoint_url),
                 self._concurrency,
                 self._log_dir / f"{spec.logical_id}.log",
+                self._changes,
             )
             self._pools[spec.name] = pool
             self._pools[spec.arn] = pool
@@ -441,6 +472,13 @@ class FunctionHost:
     ) -> InvocationResult:
         """Runs the function; with `overrides` (template variables), in an environment of its own."""
         pool = self.pool(name_or_arn)
+        self._begin(pool.spec.name)
+        try:
+            return self._run(pool, payload, overrides)
+        finally:
+            self._end(pool.spec.name)
+
+    def _run(self, pool: FunctionPool, payload: bytes, overrides: dict[str, str] | None) -> InvocationResult:
         fault = self._faults(pool.spec.name, payload) if self._faults else None
         if fault is None:
             return pool.invoke_apart(payload, overrides) if overrides else pool.invoke(payload)
@@ -456,9 +494,47 @@ class FunctionHost:
         return InvocationResult(json.dumps(error).encode(), "Unhandled", request_id=str(uuid.uuid4()))
 
     def invoke_async(self, name_or_arn: str, payload: bytes) -> None:
-        thread = threading.Thread(target=self.invoke, args=(name_or_arn, payload), daemon=True)
-        thread.start()
-        self._async.append(thread)
+        """Lambda's Event invocation: answered at once, run on a thread of its own (pending until it ends)."""
+        pool = self.pool(name_or_arn)
+        self._begin(pool.spec.name)
+
+        def run() -> None:
+            try:
+                self._run(pool, payload, None)
+            except Exception:  # nobody waits for an Event invocation's answer: it is logged
+                log.exception("%s: an asynchronous invocation failed", pool.spec.name)
+            finally:
+                self._end(pool.spec.name)
+
+        thread = threading.Thread(target=run, daemon=True)
+        try:
+            thread.start()
+        except BaseException:
+            self._end(pool.spec.name)
+            raise
+        self._async = [other for other in self._async if other.is_alive()] + [thread]
+
+    def _begin(self, name: str) -> None:
+        with self._calls_lock:
+            self._calls[name] = self._calls.get(name, 0) + 1
+        self._changes.bump()
+
+    def _end(self, name: str) -> None:
+        with self._calls_lock:
+            self._calls[name] -= 1
+            if not self._calls[name]:
+                del self._calls[name]
+        self._changes.bump()
+
+    def in_flight(self) -> dict[str, int]:
+        """Invocations asked for and not yet answered, by function name: waiting for an environment,
+        held by an injected delay, running, or asynchronous and not yet ended."""
+        with self._calls_lock:
+            return dict(self._calls)
+
+    def warming(self) -> list[str]:
+        """The functions starting an execution environment ahead of their first invocation."""
+        return sorted({pool.spec.name for pool in self._pools.values() if pool.warming})
 
     def warm_all(self) -> None:
         for pool in {id(pool): pool for pool in self._pools.values()}.values():

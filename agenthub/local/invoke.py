@@ -23,14 +23,17 @@ from __future__ import annotations
 import io
 import json
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import requests
 
 from agenthub import PROJECT_ROOT
-from agenthub.local import local_client
+from agenthub.local import activity, local_client
+from agenthub.local.activity import Activity, NotQuiet
 from agenthub.local.follow import Follower, FollowResult, request_ids_in
 from agenthub.local.sample_events import (
     FreshIds,
@@ -41,10 +44,13 @@ from agenthub.local.sample_events import (
     load_needs,
 )
 
+T = TypeVar("T")
 EXIT_FUNCTION_ERROR = 1
 EXIT_USAGE = 2
 FUNCTION_TYPE = "AWS::Lambda::Function"
 MAX_PREREQUISITE_DEPTH = 5
+# How long one request for the local cloud's activity may wait there (it waits at most 20 s itself).
+ACTIVITY_WAIT_SECONDS = 10.0
 
 
 class InvokeError(RuntimeError):
@@ -133,6 +139,43 @@ class LocalCloudClient:
 
     def client(self, service: str) -> Any:
         return local_client(service, str(self.info["region"]), self.endpoint_url)
+
+    # -- what the local cloud still has to do (agenthub.local.activity), over its control API ----
+
+    def _activity(self, **query: float) -> Activity:
+        wait = max(query.values(), default=0.0)
+        response = requests.get(
+            f"{self.endpoint_url}/_agenthub/activity", params=query, timeout=(10, wait + 30)
+        )
+        if response.status_code != 200:
+            raise InvokeError(
+                f"the local cloud's activity could not be read ({response.status_code}): {response.text}"
+            )
+        return Activity.from_json(response.json())
+
+    def activity(self) -> Activity:
+        return self._activity()
+
+    def wait_change(self, after: int, timeout: float) -> int:
+        return self._activity(after=after, wait=min(max(0.0, timeout), ACTIVITY_WAIT_SECONDS)).generation
+
+    def settle(self, timeout: float) -> Activity:
+        """Waits until the local cloud is quiet, at most `timeout` seconds; the last reading."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            found = self._activity(quiet=min(remaining, ACTIVITY_WAIT_SECONDS))
+            if found.quiet or time.monotonic() >= deadline:
+                return found
+
+    def wait_quiet(self, timeout: float) -> Activity:
+        found = self.settle(timeout)
+        if not found.quiet:
+            raise NotQuiet(f"the local cloud was still busy after {timeout:g} s: {found.describe()}", found)
+        return found
+
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float, what: str) -> T:
+        return activity.wait_for(self, predicate, timeout, what)  # type: ignore[return-value]
 
     def functions(self, stack: str | None = None) -> dict[str, str]:
         """A stack's functions (the hub's by default): logical id -> function name."""

@@ -33,6 +33,10 @@ Each adaptation closes a gap between moto and AWS that the hub's own resources r
   run that just started failed the same way. An execution with no environment yet holds no token
   and is passed over; a stop waits for the environment.
 
+- Executions report their starts and ends: each bumps the local cloud's activity counter
+  (`agenthub.local.activity`), so a wait for quiet knows when an execution it read as running has
+  ended (moto keeps no such record of its own).
+
 - Amazon EKS's Kubernetes API integration (`eks:call`): moto has none and would call a boto3
   operation named `call`. Here it sends the request to the `Endpoint` the task names, as Step
   Functions does, returns `{"ResponseBody": ...}`, and names an error status `EKS.<status>`. The
@@ -83,6 +87,7 @@ def install() -> None:
     _stopping_wakes_waiting_tasks()
     _call_kubernetes_apis()
     _executions_just_started_hold_no_tokens()
+    _executions_report_their_changes()
     _list_moto_modules_once()
     _reuse_task_clients()
     _parse_each_definition_once()
@@ -353,6 +358,30 @@ def _executions_just_started_hold_no_tokens() -> None:
         ]
 
     StepFunctionsParserBackend._get_executions = with_environment  # type: ignore[method-assign]
+
+
+def _executions_report_their_changes() -> None:
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    from agenthub.local.activity import CHANGES
+
+    start, terminated = Execution.start, BaseExecutionWorkerCommunication.terminated
+
+    def start_and_report(self: Any) -> None:
+        CHANGES.bump()
+        try:
+            start(self)
+        finally:
+            CHANGES.bump()
+
+    def terminated_and_report(self: Any) -> None:
+        try:
+            terminated(self)
+        finally:
+            CHANGES.bump()
+
+    Execution.start = start_and_report  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication.terminated = terminated_and_report  # type: ignore[method-assign]
 
 
 def _list_moto_modules_once() -> None:

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+from agenthub.local.activity import CHANGES, Changes
 from agenthub.local.deploy import EventSourceSpec
 from agenthub.local.functions import FunctionHost, Throttled
 
@@ -75,13 +76,23 @@ def failed_items(response: bytes, message_ids: set[str]) -> set[str] | None:
 
 class SqsPoller:
     def __init__(
-        self, spec: EventSourceSpec, sqs: Any, functions: FunctionHost, region: str, pollers: int = 1
+        self,
+        spec: EventSourceSpec,
+        sqs: Any,
+        functions: FunctionHost,
+        region: str,
+        pollers: int = 1,
+        changes: Changes = CHANGES,
     ) -> None:
         self.spec = spec
+        self.queue_name = spec.queue_arn.rsplit(":", 1)[-1]
+        self._changes = changes
+        self._held = 0  # batches received and not yet deleted or left to come back
+        self._held_lock = threading.Lock()
         self._sqs = sqs
         self._functions = functions
         self._region = region
-        self._queue_url = sqs.get_queue_url(QueueName=spec.queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        self._queue_url = sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, name=f"poller-{spec.logical_id}-{index}", daemon=True)
@@ -96,6 +107,20 @@ class SqsPoller:
     def request_stop(self) -> None:
         """Stops taking new batches; a delivery in flight ends on its own (or when its worker is killed)."""
         self._stop.set()
+
+    @property
+    def name(self) -> str:
+        return self.spec.logical_id
+
+    @property
+    def batches_held(self) -> int:
+        with self._held_lock:
+            return self._held
+
+    def _hold(self, change: int) -> None:
+        with self._held_lock:
+            self._held += change
+        self._changes.bump()
 
     def join(self, deadline: float) -> None:
         for thread in self._threads:
@@ -130,7 +155,13 @@ class SqsPoller:
             try:
                 messages = self._receive()
                 if messages:
-                    self._deliver(messages)
+                    # The messages are in flight in their queue until deleted; holding the batch
+                    # covers the moment between (agenthub.local.activity).
+                    self._hold(+1)
+                    try:
+                        self._deliver(messages)
+                    finally:
+                        self._hold(-1)
             except Exception:  # a poller must outlive any one failure; the message stays queued
                 if self._stop.is_set():
                     return  # the emulator refuses calls once the stopping cloud has saved its state

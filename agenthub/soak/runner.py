@@ -5,8 +5,9 @@ a careful client sends it: a 409, 429 or 5xx (a front door killed mid-request an
 retried with the same Idempotency-Key, after its Retry-After. A raced request is sent by two
 threads at once with the same key. Faults: rules go to the stand-ins before sending; a worker kill
 or a hub redelivery is acted out a moment after its request is accepted. Draining: until every
-accepted request is terminal (or its message sits in a dead-letter queue), no subscriber queue
-holds a message and no execution runs, or the timeout passes.
+accepted request is terminal (or its message sits in a dead-letter queue) and the local cloud is
+quiet (`LocalCloud.settle`: no subscriber queue holds a message, no poller a batch, no function an
+invocation, no execution runs), or the timeout passes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import requests
 
 from agenthub import PROJECT_ROOT
+from agenthub.local.activity import NeverHappened
 from agenthub.local.cloud import LocalCloud, LocalCloudConfig, NotRunning
 from agenthub.local.emulator import Emulator
 from agenthub.local.functions import FunctionHost
@@ -128,6 +130,7 @@ class _Cloud:
     emulator: Emulator
     stack: Stack  # the hub's
     functions: FunctionHost
+    local: LocalCloud  # the whole of it: what is still pending (agenthub.local.activity)
     stacks: tuple[Stack, ...] = ()  # every stack deployed: the hub's, then the tools'
 
     @classmethod
@@ -135,7 +138,7 @@ class _Cloud:
         if cloud.emulator is None or cloud.stack is None or cloud.functions is None:
             raise NotRunning("the local cloud is not running")
         stacks = tuple(cloud.stacks.values())
-        return cls(cloud.api_url, cloud.info(), cloud.emulator, cloud.stack, cloud.functions, stacks)
+        return cls(cloud.api_url, cloud.info(), cloud.emulator, cloud.stack, cloud.functions, cloud, stacks)
 
     def function(self, logical_id: str) -> FunctionSpec:
         """A function of the hub's stack or of a tool's, by logical id."""
@@ -356,32 +359,37 @@ class _Run:
         """Kills a worker that is running an invocation right now, of one of the kill targets."""
         targets = self.settings.kill_targets
         pools = [self.cloud.functions.pool(self.cloud.function(name).name) for name in targets]
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for pool in self._rng.sample(pools, len(pools)):
-                if pool.kill_busy_worker():
-                    self._injected[WORKER_KILLED] += 1
-                    return
-            time.sleep(0.01)
+
+        def killed() -> bool:
+            return any(pool.kill_busy_worker() for pool in self._rng.sample(pools, len(pools)))
+
+        try:
+            self.cloud.local.wait_for(killed, 10, "an invocation of a kill target")
+        except NeverHappened:
+            return  # none ran meanwhile: the fault is not acted out, and not counted
+        self._injected[WORKER_KILLED] += 1
 
     def _redeliver(self, entry: Accepted) -> None:
         """Publishes the request's request.accepted again, exactly as the front door published it
         (rebuilt from the catalog: the same event id, time and payload), as SNS may deliver twice."""
         dynamodb = self.cloud.emulator.client("dynamodb")
-        # Until the core writer has recorded the acceptance, there is nothing to publish again; under
-        # a long soak its queue can run minutes behind.
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
+
+        def recorded() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]] | None:
             item = dynamodb.get_item(
                 TableName=self.cloud.stack.outputs["CatalogTable"],
                 Key={"pk": {"S": f"REQUEST#{entry.request_id}"}, "sk": {"S": "REQUEST"}},
             ).get("Item")
             body = json.loads(item["body"]["S"]) if item else {}
             accepted = [e for e in body.get("history", []) if e["event_type"] == "request.accepted"]
-            if accepted and (body.get("input") or {}).get("inline") is not None:
-                break
-            time.sleep(0.5)
-        else:
+            if item and accepted and (body.get("input") or {}).get("inline") is not None:
+                return item, body, accepted
+            return None
+
+        # Until the core writer has recorded the acceptance, there is nothing to publish again; under
+        # a long soak its queue can run minutes behind.
+        try:
+            item, body, accepted = self.cloud.local.wait_for(recorded, 600, "the acceptance's record")
+        except NeverHappened:
             return
         stages = body.get("stages") or [entry.planned.pipeline]
         envelope = {
@@ -446,23 +454,6 @@ class _Run:
         letters = self._dead_letters.values()
         return {letter.request_id for letter in letters if letter.swept and letter.request_id}
 
-    def _in_flight(self, queues: list[str]) -> int:
-        sqs = self.cloud.emulator.client("sqs")
-        names = [
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ]
-        total = 0
-        for url in queues:
-            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-            total += sum(int(attributes.get(name, 0)) for name in names)
-        sfn = self.cloud.emulator.client("stepfunctions")
-        for machine in sfn.list_state_machines()["stateMachines"]:
-            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
-            total += len(running["executions"])
-        return total
-
     def _catalog(self) -> list[dict[str, Any]]:
         dynamodb = self.cloud.emulator.client("dynamodb")
         items: list[dict[str, Any]] = []
@@ -478,34 +469,42 @@ class _Run:
         queues = self._queues()
         deadline = time.monotonic() + self.settings.drain_timeout()
         last_report = last_sweep = 0.0
+        activity = self.cloud.local.activity()
         while True:
             for action in self._actions:
                 action.join(timeout=0)
             pending_actions = any(action.is_alive() for action in self._actions)
+            # Quiet (confirmed by settle) before the catalog is read: what it then says is final.
+            quiet = activity.quiet
             self._read_dead_letters(queues)
             statuses = {item["request_id"]["S"]: item["status"]["S"] for item in self._catalog()}
             dead = self._dead_lettered()
             accepted = self._ledger.accepted.values()
             open_requests = [entry for entry in accepted if statuses.get(entry.request_id) not in TERMINAL]
             waiting = [entry for entry in open_requests if entry.request_id not in dead]
-            in_flight = self._in_flight(queues.subscribers)
-            if not open_requests and not in_flight and not pending_actions:
+            if not open_requests and quiet and not pending_actions:
                 break
-            if not waiting and not in_flight and not pending_actions and time.monotonic() - last_sweep > 20:
+            if not waiting and quiet and not pending_actions and time.monotonic() - last_sweep > 20:
                 # Only requests the hub could not carry are open: the sweeper fails them now rather
                 # than on its schedule (then their request.failed is in flight to the core writer).
                 last_sweep = time.monotonic()
                 self._sweep()
             if time.monotonic() > deadline:
-                self._progress(f"soak: gave up draining with {len(open_requests)} requests not terminal")
+                self._progress(
+                    f"soak: gave up draining with {len(open_requests)} requests not terminal; "
+                    f"pending: {activity.describe()}"
+                )
                 break
             if time.monotonic() - last_report > 15:
                 last_report = time.monotonic()
                 self._progress(
                     f"soak: {time.monotonic() - began:.0f}s: {len(waiting)} requests still running, "
-                    f"{in_flight} messages or executions in flight, {len(dead)} dead-lettered"
+                    f"{len(dead)} dead-lettered; pending: {activity.describe()}"
                 )
-            time.sleep(POLL_SECONDS)
+            if quiet:
+                # Nothing runs: only a sweep or a fault action to come can change anything.
+                self.cloud.local.wait_change(activity.generation, POLL_SECONDS)
+            activity = self.cloud.local.settle(POLL_SECONDS)
         return self._observe(queues)
 
     def _sweep(self) -> None:

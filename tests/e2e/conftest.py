@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from agenthub.client import HubClient
+from agenthub.local.activity import Activity
 from agenthub.local.cloud import LocalCloud, LocalCloudConfig
 from agenthub.local.standins import FaultRule
 from agenthub.local.tokens import user_token
+from tests.support.waiting import wait_until
+
+T = TypeVar("T")
 
 
 class Hub:
@@ -72,6 +76,17 @@ class Hub:
             self.ref("AgentCoreTopic"), self.ref("DataLakeBucket"), self.aws("sns"), self.aws("s3")
         )
         publisher.publish(event)
+
+    def wait_until(self, predicate: Callable[[], T | None], what: str, timeout: float = 60) -> T:
+        """The first true value of `predicate`, asked again whenever the local cloud changes; at the
+        deadline an error naming `what` and what was still pending."""
+        return wait_until(predicate, timeout, what=what, waiter=self.cloud)
+
+    def quiet(self, timeout: float = 120) -> Activity:
+        """Waits until everything started has finished (no message, invocation or execution pending);
+        at the deadline an error naming what was still pending. Before asserting that something did
+        not happen: nothing is then left that could still make it happen."""
+        return self.cloud.wait_quiet(timeout)
 
     def invocations(self, logical_id: str) -> int:
         assert self.cloud.functions is not None

@@ -7,7 +7,6 @@ search_documents), with the local model's deterministic tool use (agenthub/local
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -129,10 +128,10 @@ def test_the_same_answer_delivered_twice_resumes_nothing_twice(hub: Hub) -> None
     HubPublisher(hub.ref("AgentCoreTopic"), hub.ref("DataLakeBucket"), hub.aws("sns"), hub.aws("s3")).publish(
         again
     )
-    deadline = time.monotonic() + 30
-    while hub.invocations("AgentRelayFunction") == relayed_before and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1)
+    hub.wait_until(
+        lambda: hub.invocations("AgentRelayFunction") > relayed_before, "the relay taking the answer", 30
+    )
+    hub.quiet()  # whatever the relay did with it has been done
 
     assert hub.invocations("AgentRelayFunction") > relayed_before
     after = client.get(view["request_id"]).body
@@ -200,7 +199,14 @@ def test_cancelling_a_running_agent_stops_it_and_abandons_its_pending_call(hub: 
     )
     request_id = accepted.body["request_id"]
     client.wait(request_id, until=("RUNNING",), timeout=30)
-    time.sleep(1.5)  # the run is waiting on the calculator now
+    # The calculator was asked (and crashed): the run waits for its answer now.
+    hub.wait_until(
+        lambda: hub.calls(
+            "Invoke", f"9{marker}", target=function_name(hub, CALCULATOR_STACK, "CalculatorFunction")
+        ),
+        "the calculator being asked",
+        timeout=30,
+    )
 
     assert client.post(f"/v1/requests/{request_id}/cancel").status == 202
     view = client.wait(request_id, timeout=30)
@@ -209,14 +215,13 @@ def test_cancelling_a_running_agent_stops_it_and_abandons_its_pending_call(hub: 
     executions = hub.ref("AgentRun").replace(":stateMachine:", ":execution:")
     execution_arn = f"{executions}:{execution_name(request_id, 'agent')}"
     # AWS aborts at once; the emulator's waiting task notices the stop only when its wait for the
-    # tool's answer times out (ToolAnswerTimeoutSeconds, 12 s locally), so poll past that.
-    deadline = time.monotonic() + 30
-    while (
-        status := hub.aws("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
-    ) == "RUNNING":
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    # tool's answer times out (ToolAnswerTimeoutSeconds, 12 s locally), so wait past that.
+
+    def ended() -> str | None:
+        status = str(hub.aws("stepfunctions").describe_execution(executionArn=execution_arn)["status"])
+        return status if status != "RUNNING" else None
+
+    status = hub.wait_until(ended, "the cancelled run's end", timeout=30)
     assert status == "ABORTED"
     assert "agent.completed" not in [entry["event_type"] for entry in view["history"]]
 
@@ -237,9 +242,9 @@ def test_a_tool_stack_deleted_while_the_hub_runs_is_no_longer_offered(hub: Hub) 
     template = hub.cloud.config.tools_dir / "calculator" / "template.yaml"  # type: ignore[operator]
     hub.cloud.delete_stack(CALCULATOR_STACK)
     try:
-        deadline = time.monotonic() + 30
-        while "calculator" in hub.cloud.registered_tools() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        hub.wait_until(
+            lambda: "calculator" not in hub.cloud.registered_tools(), "the calculator's withdrawal", 30
+        )
         listed = [tool["name"] for tool in client.fetch("/v1/tools").body["tools"]]
         assert listed == ["search_documents"]
         refused = client.submit({"pipeline": "agent", "input": {"prompt": "2 + 2?", "tools": ["calculator"]}})
@@ -251,9 +256,9 @@ def test_a_tool_stack_deleted_while_the_hub_runs_is_no_longer_offered(hub: Hub) 
         assert view["result"]["transcript"] == []  # nothing offered the model a calculator
     finally:
         hub.cloud.deploy_stack(template)
-        deadline = time.monotonic() + 30
-        while "calculator" not in hub.cloud.registered_tools() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        hub.wait_until(
+            lambda: "calculator" in hub.cloud.registered_tools(), "the calculator's registration", 30
+        )
     assert "calculator" in hub.cloud.registered_tools()
 
 

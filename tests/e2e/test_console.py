@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -254,9 +253,7 @@ def test_the_redrive_button_moves_a_dead_letter_back_to_its_queue(
         {"pipeline": "preprocess", "input": {"text": f"a note that says {word}"}}
     ).body["request_id"]
     dead_letters = hub.ref("CoreWriterSubscriber.DeadLetterQueue")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not waiting(hub, dead_letters):
-        time.sleep(0.5)
+    hub.wait_until(lambda: waiting(hub, dead_letters), "the failing message reaching the dead-letter queue")
     assert waiting(hub, dead_letters), "the failing message never reached the dead-letter queue"
     before = client.wait(request_id, timeout=30)
     open_page(browser, console, "/queues")
@@ -270,7 +267,7 @@ def test_the_redrive_button_moves_a_dead_letter_back_to_its_queue(
     assert not result.startswith("Moved 0 ")
     row = browser.find_element(By.CSS_SELECTOR, 'tr[data-queue="CoreWriterSubscriber.DeadLetterQueue"]')
     assert row.find_element(By.CSS_SELECTOR, "td.waiting").text == "0"
-    after = wait_for_event(client, request_id, "request.accepted")
+    after = wait_for_event(hub, client, request_id, "request.accepted")
     assert "request.accepted" not in events(before)  # it was in the dead-letter queue meanwhile
     assert events(after).count("request.accepted") == 1
     open_page(browser, console, f"/requests/{request_id}")
@@ -308,14 +305,13 @@ def events(view: dict[str, object]) -> list[str]:
 
 
 def wait_for_event(
-    client: HubClient, request_id: str, event_type: str, timeout: float = 30
+    hub: Hub, client: HubClient, request_id: str, event_type: str, timeout: float = 30
 ) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    view = client.get(request_id).body
-    while event_type not in events(view) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        view = client.get(request_id).body
-    return view
+    def view_with_it() -> dict[str, object] | None:
+        view: dict[str, object] = client.get(request_id).body
+        return view if event_type in events(view) else None
+
+    return hub.wait_until(view_with_it, f"{event_type} in the request's history", timeout)
 
 
 def screenshot(browser: WebDriver) -> None:

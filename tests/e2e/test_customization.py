@@ -5,7 +5,6 @@ fault rules aim at that name."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 from urllib.parse import urlparse
@@ -209,9 +208,7 @@ def test_cancelling_stops_the_job_and_the_execution(hub: Hub, client: HubClient)
     hub.fault(operation="CreateModelCustomizationJob", match=name, lifecycle=["InProgress"])
     request_id = customize(client, upload(client, [SFT_RECORD] * 8), name)
     running = client.wait(request_id, timeout=60, until=("RUNNING",))
-    deadline = time.monotonic() + 30
-    while client.get(request_id).body["progress"] is None and time.monotonic() < deadline:
-        time.sleep(0.25)
+    hub.wait_until(lambda: client.get(request_id).body["progress"] is not None, "the job's first progress")
 
     asked = client.post(f"/v1/requests/{request_id}/cancel")
     view = client.wait(request_id, timeout=60)
@@ -239,7 +236,7 @@ def test_a_cancel_before_the_pipeline_starts_means_no_execution_and_no_job(
 
     asked = client.post(f"/v1/requests/{request_id}/cancel")
     view = client.wait(request_id, timeout=30)
-    time.sleep(6)  # the delayed trigger runs, and finds the request cancelled
+    hub.quiet()  # the delayed trigger has run, and found the request cancelled
 
     assert asked.status == 202
     assert view["status"] == "CANCELLED"
@@ -267,7 +264,7 @@ def test_a_redelivered_start_makes_one_execution_and_one_job(hub: Hub, client: H
         "output_model_name": name,
     }
     hub.publish_accepted(client, request_id, "customize", request_input, "customization")
-    time.sleep(3)
+    hub.quiet()  # the redelivered start has been taken, and done whatever it does
 
     executions = hub.aws("stepfunctions").list_executions(stateMachineArn=hub.ref("NovaCustomizationJob"))[
         "executions"

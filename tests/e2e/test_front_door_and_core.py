@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 from tests.e2e.conftest import Hub
@@ -47,15 +46,12 @@ def test_a_poison_message_lands_in_the_subscribers_dead_letter_queue(hub: Hub) -
     sqs = hub.aws("sqs")
     dead_letters = hub.ref("CoreWriterSubscriber.DeadLetterQueue")
 
-    found = None
-    deadline = time.monotonic() + 60
-    while found is None and time.monotonic() < deadline:
-        for message in sqs.receive_message(
-            QueueUrl=dead_letters, MaxNumberOfMessages=10, WaitTimeSeconds=1
-        ).get("Messages", []):
-            if marker in message["Body"]:
-                found = message
-    assert found is not None, "the poison message never reached the dead-letter queue"
+    def poison_in_dead_letters() -> dict[str, object] | None:
+        received = sqs.receive_message(QueueUrl=dead_letters, MaxNumberOfMessages=10).get("Messages", [])
+        return next((message for message in received if marker in message["Body"]), None)
+
+    found = hub.wait_until(poison_in_dead_letters, "the poison message reaching the dead-letter queue")
+    assert marker in str(found["Body"])
     receives = sqs.get_queue_attributes(
         QueueUrl=hub.ref("CoreWriterSubscriber.Queue"), AttributeNames=["All"]
     )["Attributes"]
@@ -75,16 +71,17 @@ def test_a_message_that_kept_failing_is_redriven_from_its_dead_letter_queue(hub:
     ).body["request_id"]
     sqs = hub.aws("sqs")
     dead_letters = hub.ref("CoreWriterSubscriber.DeadLetterQueue")
-    deadline = time.monotonic() + 60
-    while hub.calls("Invoke", word, target="CoreWriterFunction") < 3 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    while time.monotonic() < deadline:
+
+    def dead_lettered() -> bool:
         attributes = sqs.get_queue_attributes(
             QueueUrl=dead_letters, AttributeNames=["ApproximateNumberOfMessages"]
         )
-        if attributes["Attributes"]["ApproximateNumberOfMessages"] != "0":
-            break
-        time.sleep(0.5)
+        return attributes["Attributes"]["ApproximateNumberOfMessages"] != "0"
+
+    hub.wait_until(
+        lambda: hub.calls("Invoke", word, target="CoreWriterFunction") >= 3, "three failed deliveries"
+    )
+    hub.wait_until(dead_lettered, "the failing message reaching the dead-letter queue")
     meanwhile = client.wait(request_id, timeout=30)
     assert "request.accepted" not in [entry["event_type"] for entry in meanwhile["history"]]
 
@@ -92,14 +89,14 @@ def test_a_message_that_kept_failing_is_redriven_from_its_dead_letter_queue(hub:
         "QueueArn"
     ]
     sqs.start_message_move_task(SourceArn=arn)
-    deadline = time.monotonic() + 30
+    hub.wait_until(
+        lambda: (
+            "request.accepted" in [entry["event_type"] for entry in client.get(request_id).body["history"]]
+        ),
+        "the redriven request.accepted being recorded",
+        timeout=30,
+    )
     view = client.get(request_id).body
-    while (
-        "request.accepted" not in [entry["event_type"] for entry in view["history"]]
-        and time.monotonic() < deadline
-    ):
-        time.sleep(0.5)
-        view = client.get(request_id).body
 
     assert meanwhile["status"] == "SUCCEEDED"  # the pipeline's own events kept flowing
     assert view["status"] == "SUCCEEDED"

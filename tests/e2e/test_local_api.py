@@ -239,3 +239,23 @@ def test_an_unknown_route_is_403_missing_authentication_token(hub: Hub, writer: 
 
     assert response.status_code == 403
     assert response.json() == {"message": "Missing Authentication Token"}
+
+
+def test_the_stage_throttle_control_holds_refills_and_refuses_what_it_cannot_do(hub: Hub) -> None:
+    throttle = f"{hub.info['endpoint_url']}/_agenthub/throttle"
+    try:
+        held = requests.post(throttle, json={"refill": True, "hold": True}, timeout=10)
+        bad = [
+            requests.post(throttle, json=body, timeout=10)
+            for body in (["hold"], {"hold": "yes"}, {"drain": True})
+        ]
+        wrong_method = requests.delete(throttle, timeout=10)
+    finally:
+        released = requests.post(throttle, json={"refill": True, "hold": False}, timeout=10)
+
+    assert held.status_code == 200
+    assert held.json() == {"rate": 50.0, "burst": 100, "tokens": 100.0, "held": True}
+    assert [answer.status_code for answer in bad] == [400, 400, 400]
+    assert all(answer.json()["message"] for answer in bad)
+    assert wrong_method.status_code == 405
+    assert released.json()["held"] is False

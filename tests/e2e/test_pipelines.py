@@ -7,7 +7,6 @@ other test's request.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -246,7 +245,7 @@ def test_a_redelivered_trigger_message_starts_one_execution(hub: Hub, client: Hu
     hub.publish_accepted(
         client, request_id, "preprocess", {"text": "redelivered", "chunk_tokens": 800}, "preprocess"
     )
-    time.sleep(3)
+    hub.quiet()  # the redelivered message has been taken, and done whatever it does
 
     executions = hub.aws("stepfunctions").list_executions(stateMachineArn=hub.ref("PreprocessPipeline"))[
         "executions"
@@ -272,11 +271,12 @@ def test_a_second_start_of_an_express_run_finds_its_claim_and_does_nothing(
     again = sfn.start_execution(
         stateMachineArn=hub.ref("PreprocessPipeline"), name=f"again-{request_id}", input=first["input"]
     )["executionArn"]
-    deadline = time.monotonic() + 30
-    while (
-        status := sfn.describe_execution(executionArn=again)["status"]
-    ) == "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.2)
+
+    def ended() -> str | None:
+        status = str(sfn.describe_execution(executionArn=again)["status"])
+        return status if status != "RUNNING" else None
+
+    status = hub.wait_until(ended, "the second start's end", timeout=30)
 
     assert status == "SUCCEEDED"
     entered = [
@@ -285,7 +285,7 @@ def test_a_second_start_of_an_express_run_finds_its_claim_and_does_nothing(
         if "stateEnteredEventDetails" in event
     ]
     assert entered == ["Read the request", "Claim this run", "Another run has this request"]
-    time.sleep(1)
+    hub.quiet()  # whatever the second run set going has ended
     assert history(client.get(request_id).body) == [
         "request.accepted",
         "preprocess.started",
@@ -303,9 +303,9 @@ def test_cancelling_an_invoke_request_ends_it_cancelled_and_its_late_answer_is_o
 
     asked = client.post(f"/v1/requests/{request_id}/cancel")
     cancelled = client.wait(request_id)
-    deadline = time.monotonic() + 30
-    while "invoke.completed" not in history(client.get(request_id).body) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    hub.wait_until(
+        lambda: "invoke.completed" in history(client.get(request_id).body), "the late answer", timeout=30
+    )
     later = client.get(request_id).body
 
     assert asked.status == 202
@@ -326,10 +326,12 @@ def test_cancelling_a_chained_request_during_preprocess_starts_no_model_call(
 
     assert client.post(f"/v1/requests/{request_id}/cancel").status == 202
     cancelled = client.wait(request_id)
-    deadline = time.monotonic() + 30
-    while "preprocess.completed" not in history(client.get(request_id).body) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(2)  # time for the invoke trigger to have seen preprocess.completed
+    hub.wait_until(
+        lambda: "preprocess.completed" in history(client.get(request_id).body),
+        "preprocess.completed",
+        timeout=30,
+    )
+    hub.quiet()  # the invoke trigger has seen preprocess.completed, and done whatever it does
     later = client.get(request_id).body
 
     assert cancelled["status"] == "CANCELLED"

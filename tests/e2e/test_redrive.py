@@ -6,7 +6,6 @@ docs/reliability.md case 20 (its redrive).
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -40,9 +39,10 @@ def test_agenthub_redrive_moves_dead_lettered_work_back_and_it_completes_exactly
     request_id = client.submit(
         {"pipeline": "preprocess", "input": {"text": f"a document about {word}"}}
     ).body["request_id"]
-    deadline = time.monotonic() + 60
-    while waiting(hub, "PreprocessSubscriber.DeadLetterQueue") == 0 and time.monotonic() < deadline:
-        time.sleep(0.5)
+    hub.wait_until(
+        lambda: waiting(hub, "PreprocessSubscriber.DeadLetterQueue") > 0,
+        "the request's message reaching the dead-letter queue",
+    )
     stuck = client.get(request_id).body
     monkeypatch.setenv("AGENTHUB_STATE_DIR", str(hub.state_dir))
 

@@ -174,7 +174,7 @@ def test_every_request_accepted_before_a_stop_mid_burst_ends_after_the_start(sta
     access = token(state_dir, "bursty")
     accepted: list[str] = []
     refused: list[int] = []
-    lock = threading.Lock()
+    changed = threading.Condition()  # an answer has come
     stopping = threading.Event()
 
     def send(sender: int) -> None:
@@ -190,18 +190,18 @@ def test_every_request_accepted_before_a_stop_mid_burst_ends_after_the_start(sta
                 reply = client.submit({"pipeline": pipeline, "input": request_input}, f"burst-{sender}-{n}")
             except requests.RequestException:
                 return  # the local cloud has gone
-            with lock:
+            with changed:
                 if reply.status == 202:
                     accepted.append(reply.body["request_id"])
                 else:
                     refused.append(reply.status)
+                changed.notify_all()
 
     senders = [threading.Thread(target=send, args=(sender,)) for sender in range(4)]
     for thread in senders:
         thread.start()
-    deadline = time.monotonic() + 60
-    while len(accepted) < 8 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    with changed:
+        changed.wait_for(lambda: len(accepted) >= 8, timeout=60)
 
     # When the local cloud is stopped in the middle of it, and started again
     first.interrupt()

@@ -7,12 +7,13 @@ each test fires the sweeper's rule itself, as EventBridge would.
 from __future__ import annotations
 
 import json
-import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from tests.e2e.conftest import Hub, subject_of
 from tests.e2e.test_customization import SFT_RECORD, upload
+from tests.support.clock import date_back_last_news
 
 SWEEP_RULE = "SweeperFunctionSweep"
 
@@ -43,22 +44,26 @@ def waiting(hub: Hub, queue: str) -> int:
 def dead_lettered_event(hub: Hub, queue: str, event_type: str, marker: str) -> bool:
     """Whether a message of `event_type` carrying `marker` waits in the queue's dead-letter queue.
 
-    Reads every message, each hidden for a second only, so the sweeper finds them all again after.
+    Reads every message, then makes each visible again at once, so the sweeper finds them all after.
     """
-    sqs, url, bodies = hub.aws("sqs"), hub.ref(f"{queue}.DeadLetterQueue"), []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1).get(
+    sqs, url, received = hub.aws("sqs"), hub.ref(f"{queue}.DeadLetterQueue"), []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
         "Messages", []
     ):
-        bodies += [message["Body"] for message in batch]
-    time.sleep(1.5)
-    return any(event_type in body and marker in body for body in bodies)
+        received += batch
+    for start in range(0, len(received), 10):
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                for n, message in enumerate(received[start : start + 10])
+            ],
+        )
+    return any(event_type in message["Body"] and marker in message["Body"] for message in received)
 
 
-def wait_for(condition: Any, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.5)
+def wait_for(hub: Hub, condition: Callable[[], object], what: str, timeout: float = 90) -> None:
+    hub.wait_until(condition, what, timeout)
 
 
 def test_every_request_whose_message_is_dead_lettered_ends_failed_naming_who_could_not_take_it(
@@ -108,7 +113,11 @@ def test_every_request_whose_message_is_dead_lettered_ends_failed_naming_who_cou
         function, body = requests[queue]
         if queue == "CoreWriterSubscriber":
             for request_id in stuck.values():
-                wait_for(lambda request_id=request_id: client.get(request_id).body["history"] != [])
+                wait_for(
+                    hub,
+                    lambda request_id=request_id: client.get(request_id).body["history"] != [],
+                    f"the core writer recording {request_id}",
+                )
         caller = core_writer_caller if queue == "CoreWriterSubscriber" else client
         marker = body["input"].get("text") or body["input"].get("prompt") or f"{word}-e"
         faults[queue] = hub.fault(
@@ -119,13 +128,19 @@ def test_every_request_whose_message_is_dead_lettered_ends_failed_naming_who_cou
         )
         stuck[queue] = caller.submit(body).body["request_id"]
     for queue in requests:
-        wait_for(lambda queue=queue: waiting(hub, f"{queue}.DeadLetterQueue") > 0)
+        wait_for(
+            hub,
+            lambda queue=queue: waiting(hub, f"{queue}.DeadLetterQueue") > 0,
+            f"a message in {queue}'s dead-letter queue",
+        )
     # Once the core writer has missed its request's last event too, it recovers (and so can record
     # what the sweeper announces).
     wait_for(
+        hub,
         lambda: dead_lettered_event(
             hub, "CoreWriterSubscriber", "preprocess.completed", subject_of(core_writer_caller)
-        )
+        ),
+        "the core writer's request's preprocess.completed in its dead-letter queue",
     )
     faults["CoreWriterSubscriber"].times = 0
 
@@ -150,11 +165,11 @@ def test_every_request_whose_message_is_dead_lettered_ends_failed_naming_who_cou
         assert "arn:" not in view["error"]["cause"]
         assert waiting(hub, f"{queue}.DeadLetterQueue") > 0  # still there, for a redrive
     # Sweeping again finds the same messages and announces nothing new.
-    time.sleep(2)
+    hub.quiet()  # every announcement of the first sweep has been recorded
     others = {queue: request_id for queue, request_id in stuck.items() if queue != "CoreWriterSubscriber"}
     before = {request_id: client.get(request_id).body["history"] for request_id in others.values()}
     sweep(hub)
-    time.sleep(2)
+    hub.quiet()  # whatever the second sweep announced has been recorded
     assert {request_id: client.get(request_id).body["history"] for request_id in others.values()} == before
 
 
@@ -171,7 +186,11 @@ def test_a_redriven_message_still_finishes_the_request_the_sweeper_failed(hub: H
     request_id = client.submit({"pipeline": "preprocess", "input": {"text": f"about {word}"}}).body[
         "request_id"
     ]
-    wait_for(lambda: dead_lettered_event(hub, "PreprocessSubscriber", "request.accepted", word))
+    wait_for(
+        hub,
+        lambda: dead_lettered_event(hub, "PreprocessSubscriber", "request.accepted", word),
+        "the request.accepted in the preprocess trigger's dead-letter queue",
+    )
     sweep(hub)
     assert client.wait(request_id, timeout=60)["status"] == "FAILED"
 
@@ -180,7 +199,12 @@ def test_a_redriven_message_still_finishes_the_request_the_sweeper_failed(hub: H
         QueueUrl=hub.ref("PreprocessSubscriber.DeadLetterQueue"), AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
     sqs.start_message_move_task(SourceArn=dead_letters)
-    wait_for(lambda: client.get(request_id).body["status"] == "SUCCEEDED", timeout=60)
+    wait_for(
+        hub,
+        lambda: client.get(request_id).body["status"] == "SUCCEEDED",
+        "the redriven run's end",
+        timeout=60,
+    )
 
     view = client.get(request_id).body
     (replaced,) = [entry for entry in view["history"] if entry["event_type"] == "preprocess.completed"]
@@ -194,8 +218,14 @@ def test_a_request_never_heard_of_again_is_failed_as_overdue(hub: Hub) -> None:
     client = hub.client("sweeper-forgotten")
     request_id = str(uuid.uuid4())
     hub.publish_accepted(client, request_id, "preprocess", {"text": "never processed"}, "no-such-stage")
-    wait_for(lambda: client.get(request_id).status == 200 and client.get(request_id).body["history"] != [])
-    time.sleep(3)
+    wait_for(
+        hub,
+        lambda: client.get(request_id).status == 200 and client.get(request_id).body["history"] != [],
+        "the core writer recording the request",
+    )
+    hub.quiet()
+    # Nothing was heard of it for 3 s: its last news is dated back, rather than waited for.
+    date_back_last_news(hub.aws("dynamodb"), hub.ref("CatalogTable"), request_id, seconds=3)
 
     found = sweep(hub, overdue_after_seconds=2)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from agenthub.local.deploy import FunctionSpec
 from agenthub.local.functions import FunctionHost, InvocationResult, Throttled
+from tests.support.waiting import wait_until
 
 CODE = Path(__file__).resolve().parent.parent / "fixtures" / "functions"
 
@@ -153,7 +153,8 @@ def test_stopping_ends_an_invocation_in_flight_and_refuses_new_ones(tmp_path: Pa
     host.pool("stack-Slow").warm()
     in_flight = threading.Thread(target=lambda: results.append(host.invoke("stack-Slow", b'{"seconds": 50}')))
     in_flight.start()
-    time.sleep(0.5)  # the warm environment has taken the invocation
+    pool = host.pool("stack-Slow")
+    wait_until(lambda: pool.running == 1, 30, what="the warm environment taking the invocation")
 
     host.stop()
     in_flight.join(timeout=10)

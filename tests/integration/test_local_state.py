@@ -7,7 +7,6 @@ every backend (a new process starts empty), `restore`, and the deployment again.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from agenthub.local.adopt import CannotAdopt, adopting
 from agenthub.local.deploy import Deployer, Stack
 from agenthub.local.persistence import LocalState, StateUnreadable
 from tests.support.moto_stack import REGION, STACK_NAME, _translation, client
+from tests.support.waiting import wait_until
 
 KEPT_IDS = (
     "UserPool",
@@ -144,10 +144,11 @@ def test_a_finished_execution_keeps_its_record_and_a_running_one_is_handed_back_
     sfn = client("stepfunctions")
     finished = sfn.start_execution(stateMachineArn=machine("quick", PASS), name="quick-1", input='{"n": 1}')
     running = sfn.start_execution(stateMachineArn=machine("slow", WAIT), name="slow-1", input='{"n": 2}')
-    deadline = time.monotonic() + 30
-    while sfn.describe_execution(executionArn=finished["executionArn"])["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(
+        lambda: sfn.describe_execution(executionArn=finished["executionArn"])["status"] != "RUNNING",
+        30,
+        what="the quick execution's end",
+    )
     history = sfn.get_execution_history(executionArn=finished["executionArn"])["events"]
 
     interrupted = restart()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 
 import boto3
@@ -16,6 +15,7 @@ from moto import mock_aws
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from agenthub.local import moto_adapter
+from tests.support.waiting import wait_until
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/states"
@@ -67,8 +67,9 @@ def test_an_execution_stopped_as_it_starts_ends_aborted(sfn: object, slow_start:
 
     sfn.stop_execution(executionArn=execution)  # type: ignore[attr-defined]
 
-    deadline = time.monotonic() + 10
-    while (status := sfn.describe_execution(executionArn=execution)["status"]) == "RUNNING":  # type: ignore[attr-defined]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    def ended() -> str | None:
+        status = str(sfn.describe_execution(executionArn=execution)["status"])  # type: ignore[attr-defined]
+        return status if status != "RUNNING" else None
+
+    status = wait_until(ended, 10, what="the stopped execution's end")
     assert status == "ABORTED"
