@@ -414,6 +414,24 @@ def rejected_before_routing(event: dict[str, Any], max_bytes: int) -> dict[str, 
     return None
 
 
+def lowercase_media_type(event: dict[str, Any]) -> None:
+    """Media types are case-insensitive (RFC 9110 section 8.3.1), but Powertools' body parser matches
+    `application/json` as written: the header is handed on with its media type in lower case."""
+    for key in ("headers", "multiValueHeaders"):
+        headers = event.get(key) or {}
+        for name, value in headers.items():
+            if name.lower() != "content-type":
+                continue
+            values = value if isinstance(value, list) else [value]
+            lowered = [_lowercased_media_type(str(item)) for item in values]
+            headers[name] = lowered if isinstance(value, list) else lowered[0]
+
+
+def _lowercased_media_type(value: str) -> str:
+    media_type, separator, parameters = value.partition(";")
+    return media_type.strip().lower() + separator + parameters
+
+
 _JSON_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
@@ -444,5 +462,6 @@ def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str,
     rejected = rejected_before_routing(event, load_settings(FrontDoorSettings).MAX_REQUEST_BYTES)
     if rejected is not None:
         return rejected
+    lowercase_media_type(event)
     requests.register_context(context)
     return app.resolve(event, context)

@@ -314,6 +314,21 @@ def test_a_non_json_content_type_is_400(stack: Stack, functions: FunctionRunner)
     assert accepted_events(stack) == []
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["APPLICATION/JSON", "Application/Json; charset=UTF-8", " application/JSON ;charset=utf-8"],
+)
+def test_json_is_json_whatever_the_case_of_its_media_type(
+    stack: Stack, functions: FunctionRunner, content_type: str
+) -> None:
+    """Media types are case-insensitive (RFC 9110 section 8.3.1): a body sent as `APPLICATION/JSON`
+    is accepted as JSON, once."""
+    response = submit(functions, api_event(SUBMIT_PREPROCESS, headers={"Content-Type": content_type}))
+
+    assert response["statusCode"] == 202, body(response)
+    assert [event["request_id"] for event in accepted_events(stack)] == [body(response)["request_id"]]
+
+
 def test_json_nested_too_deep_to_parse_is_400_and_publishes_nothing(
     stack: Stack, functions: FunctionRunner
 ) -> None:
