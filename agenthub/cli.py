@@ -165,14 +165,14 @@ def _cloud_for_one_call() -> Any:
 
 def local_event(args: argparse.Namespace) -> int:
     from agenthub.local.invoke import InvokeError, LocalCloudClient, provide, running_cloud
-    from agenthub.local.sample_events import FreshIds, load_event, load_needs
+    from agenthub.local.sample_events import FreshIds, is_project_sample, load_event, load_needs
 
     info = running_cloud(state_dir())
     if info is None:
         return _fail(f"no local cloud runs from {state_dir()}: start one with `agenthub local up`")
     cloud = LocalCloudClient(info)
     path = Path(args.event)
-    rename = None if args.keep_ids else FreshIds()
+    rename = None if args.keep_ids or not is_project_sample(path) else FreshIds()
     try:
         stack = cloud.stack_of_template(Path(args.template)) if args.template else args.stack
         if stack is not None and stack not in cloud.stacks:
@@ -399,8 +399,9 @@ def _add_stack_choice(parser: argparse.ArgumentParser, whose: str) -> None:
     parser.add_argument(
         "--keep-ids",
         action="store_true",
-        help="use the event's ids as written (a second run then meets the first's records); by default "
-        "each UUID in the event and in what it needs is a new one, so a run leaves rows of its own",
+        help="use a sample event's ids as written (a second run then meets the first's records); by "
+        "default each UUID in a sample of events/ or tools/*/events/ and in what it needs is a new one, "
+        "so a run leaves rows of its own (an event of your own always runs as written)",
     )
 
 

@@ -4,10 +4,10 @@ Shaped like `sam local invoke [-t TEMPLATE] <LogicalId> -e EVENT [--env-vars FIL
 The function is one of the hub stack's or of a stack beside it (a tool's, `agent-hub-<tool>`): named
 by its template (`-t tools/calculator/template.yaml`) or stack (`--stack`), or found by its logical
 id in whichever stack has it. The event's `${...}` names are resolved against that stack in the
-running local cloud (`agenthub.local.sample_events`), its ids are made fresh for the run
-(`FreshIds`; `--keep-ids` keeps them), what it needs first (its `.needs.json`) is provided, and the
-function runs in one of the local cloud's
-own execution environments, with exactly the environment the template gives it, through the
+running local cloud (`agenthub.local.sample_events`), a sample event's ids are made fresh for the
+run (`FreshIds`; `--keep-ids` keeps them; an event of your own runs as written), what it needs
+first (its `.needs.json`) is provided, and the function runs in one of the local cloud's own
+execution environments, with exactly the environment the template gives it, through the
 emulator's `POST /_agenthub/invoke` (Lambda's Invoke, with the invocation's whole log). With
 `--env-vars`, the variables the file names for the function (SAM's format: `{"LogicalId": {...},
 "Parameters": {...}}`) replace the template's values in an execution environment of its own; as
@@ -40,6 +40,7 @@ from agenthub.local.sample_events import (
     Names,
     Needs,
     Rename,
+    is_project_sample,
     load_event,
     load_needs,
 )
@@ -329,7 +330,7 @@ def invoke(
     function = cloud.locate(options.function, options.stack, options.template)
     names = cloud.stacks[function.stack]
     ids = None
-    if rename is None and options.fresh_ids:
+    if rename is None and options.fresh_ids and is_project_sample(options.event):
         ids = FreshIds()
         rename = ids
     try:

@@ -209,6 +209,17 @@ def needs_path(event: Path) -> Path:
     return event.with_name(event.name.removesuffix(".json") + NEEDS_SUFFIX)
 
 
+def is_project_sample(path: Path | None) -> bool:
+    """One of this project's sample events (events/, tools/<name>/events/): those get fresh ids
+    (`FreshIds`). An event of the user's own, a file elsewhere or standard input, names records
+    they mean, and runs as written."""
+    if path is None or str(path) == "-":
+        return False
+    resolved = path.resolve()
+    folders = [EVENTS_DIR, *sorted((PROJECT_ROOT / "tools").glob("*/events"))]
+    return any(resolved.is_relative_to(folder.resolve()) for folder in folders)
+
+
 def is_sample_event(path: Path) -> bool:
     """A JSON event file, not a sidecar."""
     return path.suffix == ".json" and not path.name.endswith(NEEDS_SUFFIX)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from agenthub import PROJECT_ROOT
 from agenthub.local.follow import request_ids_in
 from agenthub.local.invoke import InvokeError, environment_overrides
 from agenthub.local.sample_events import (
@@ -18,6 +19,7 @@ from agenthub.local.sample_events import (
     FreshIds,
     Names,
     UnknownName,
+    is_project_sample,
     is_sample_event,
     load_event,
     resolve,
@@ -215,3 +217,16 @@ def test_fresh_ids_leave_the_deployments_own_names_alone(tmp_path: Path) -> None
     assert loaded["subscription"] == subscription
     (new,) = fresh.renamed.values()
     assert loaded["request_id"] == new
+
+
+def test_only_the_projects_own_samples_get_fresh_ids(tmp_path: Path) -> None:
+    """A sample of events/ or tools/<name>/events/ is run with fresh ids; an event of the user's own
+    (elsewhere, or standard input) names records they mean and runs as written."""
+    own = tmp_path / "read_my_request.json"
+    own.write_text("{}")
+
+    assert is_project_sample(EVENTS_DIR / "front_door" / "get_request.json")
+    assert is_project_sample(PROJECT_ROOT / "tools" / "calculator" / "events" / "tool_requested.json")
+    assert not is_project_sample(own)
+    assert not is_project_sample(Path("-"))
+    assert not is_project_sample(None)
