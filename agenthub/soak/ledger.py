@@ -32,6 +32,7 @@ class Accepted:
 class Final:
     status: str
     terminal_at: float | None  # epoch seconds of the event that made it terminal
+    error: Any = None  # the request's error, as its catalog row records it
 
 
 @dataclass
@@ -49,6 +50,19 @@ class Observed:
     faults_injected: dict[str, int]  # faults that struck, by kind (a rule hit at least once, an act done)
     standard_runs: Counter[str] = field(default_factory=Counter)  # Standard runs (agents, customizations)
     tool_calls: Counter[str] = field(default_factory=Counter)  # agents' calls by "<tool>: <how it ended>"
+
+
+UNEXPECTED_SHOWN = 10
+
+
+def _unexpected(entry: Accepted, final: Final) -> dict[str, Any]:
+    fault = entry.planned.fault
+    return {
+        "request_id": entry.request_id,
+        "status": final.status,
+        "planned_fault": fault.kind if fault else None,
+        "error": final.error,
+    }
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -71,6 +85,7 @@ def report(
     failure and nothing done twice."""
     outcome: Counter[str] = Counter()
     to_terminal: list[float] = []
+    unexpected: list[dict[str, Any]] = []  # what a failed soak needs to be looked into
     for entry in accepted:
         final = observed.finals.get(entry.request_id)
         expect = entry.planned.expect
@@ -93,9 +108,13 @@ def report(
             # A planned dead letter ends FAILED by the sweeper (DeadLettered), as the plan expects.
             planned = expect in (Expect.FAILED, Expect.DEAD_LETTERED)
             outcome["failed_expected" if planned else "failed_unexpected"] += 1
+            if not planned:
+                unexpected.append(_unexpected(entry, final))
         else:
             outcome["cancelled"] += 1
             outcome["failed_unexpected"] += expect is not Expect.CANCELLED
+            if expect is not Expect.CANCELLED:
+                unexpected.append(_unexpected(entry, final))
     # A catalog row of no request the soak sent (marker "") is a duplicate as much as a second row
     # for one it did.
     stray_rows = observed.catalog_rows.get("", 0)
@@ -117,6 +136,8 @@ def report(
         "failed_unexpected": outcome["failed_unexpected"],
         "cancelled": outcome["cancelled"],
         "lost": outcome["lost"],
+        # The first unexpected failures: each request's id, status, planned fault and error.
+        "unexpected": unexpected[:UNEXPECTED_SHOWN],
         # Requests with a message in a dead-letter queue the sweeper reads (it failed them, unless
         # their pipeline still ended them); `dead_lettered_unplanned` are those no planned fault
         # meant to dead-letter (a batch that failed with another request's message in it, once too

@@ -553,6 +553,7 @@ class _Run:
             finals[request_id] = Final(
                 item["status"]["S"],
                 datetime.fromisoformat(terminal["occurred_at"]).timestamp() if terminal else None,
+                body.get("error"),
             )
             text = (body.get("input") or {}).get("inline") or ""
             marker = next((m for m in by_marker if m in text), None)

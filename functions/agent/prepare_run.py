@@ -73,6 +73,10 @@ def prepare(event: HubEvent, sources: RunSources, settings: PrepareRunSettings) 
     # A tool withdrawn since the request was accepted is simply not offered: the model works without it.
     tools = [registered[name] for name in wanted if name in registered]
     inference = request.inference.for_converse()
+    # The caller may ask for less time than the stack allows, never more.
+    budget_seconds = min(
+        request.time_budget_seconds or settings.AGENT_TIME_BUDGET_SECONDS, settings.AGENT_TIME_BUDGET_SECONDS
+    )
     run = start(
         request=RequestRef(request_id=event.request_id, pipeline=event.pipeline, subject=event.subject),
         model_id=model_id,
@@ -81,7 +85,7 @@ def prepare(event: HubEvent, sources: RunSources, settings: PrepareRunSettings) 
         session_id=request.session_id,
         inference=inference,
         max_turns=request.max_turns,
-        deadline_ms=int(time.time() * 1000) + settings.AGENT_TIME_BUDGET_SECONDS * 1000,
+        deadline_ms=int(time.time() * 1000) + budget_seconds * 1000,
         tools=tools,
         turns=sources.memory.latest_turns(event.subject, request.session_id),
     )

@@ -143,6 +143,7 @@ class InvokeInput(ModelInput):
 
 
 MAX_AGENT_TURNS = 20
+MAX_AGENT_TIME_BUDGET_SECONDS = 2700  # template.yaml's AgentTimeBudgetSeconds MaxValue
 
 
 class AgentInput(ModelInput):
@@ -153,6 +154,14 @@ class AgentInput(ModelInput):
     )
     max_turns: int = Field(
         default=8, strict=True, ge=1, le=MAX_AGENT_TURNS, description="Model calls at most."
+    )
+    time_budget_seconds: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        le=MAX_AGENT_TIME_BUDGET_SECONDS,
+        description="Seconds of wall clock the run may take; the stack's AgentTimeBudgetSeconds "
+        "when left out, and never more than it.",
     )
 
 

@@ -1,7 +1,8 @@
 """A small soak with a fixed seed, as `make test` runs it: `agenthub local soak` in its own process
 (its own local cloud, state folder and ports), and its report's verdict. Its subscribers time out
-after 10 seconds, so a crashed trigger's message comes back soon, yet a healthy batch on a busy
-2-core machine is not taken for a crashed one. It kills workers
+after 15 seconds (the soak's default): a crashed trigger's message comes back soon, a tool answering
+too late still answers within it, and a healthy batch on a busy 2-core machine is not taken for a
+crashed one. It kills workers
 of the front door, the core writer, the triggers, the agents' relay and the tools: a trigger killed
 between StartExecution and recording the start starts its Express run again, and that run ends at
 its claim without doing any work (statemachines/preprocess.asl.json), so it is no duplicate.
@@ -27,8 +28,8 @@ REQUIRED = {
 def test_a_small_soak_with_faults_loses_nothing_and_does_nothing_twice() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "agenthub.cli", "local", "soak", "--requests", "24", "--fault-rate", "0.35",
-         "--seed", "165668", "--rate", "6", "--timeout", "90", "--subscriber-timeout", "10", "--json"],
-        capture_output=True, text=True, timeout=240, check=False,
+         "--seed", "165668", "--rate", "6", "--timeout", "150", "--subscriber-timeout", "15", "--json"],
+        capture_output=True, text=True, timeout=280, check=False,
     )  # fmt: skip
 
     assert run.stdout.strip(), run.stderr
@@ -36,7 +37,7 @@ def test_a_small_soak_with_faults_loses_nothing_and_does_nothing_twice() -> None
     assert set(result) >= REQUIRED
     assert result["accepted"] == 24
     assert result["lost"] == 0, result
-    assert result["failed_unexpected"] == 0, result
+    assert result["failed_unexpected"] == 0, result["unexpected"]
     assert result["duplicate_executions"] == result["duplicate_catalog_rows"] == 0
     assert result["duplicate_memory_turns"] == result["duplicate_acceptances"] == 0
     # Seed 165668 plans every kind of fault for these 24 requests (a tool crashing and one answering

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -244,6 +245,23 @@ def test_preparing_a_run_offers_the_requested_tools_that_are_registered(
     }
     assert (run["turn"], run["max_turns"], run["request"]["subject"]) == (0, 6, SUBJECT)
     assert run["deadline_ms"] > 0
+
+
+@pytest.mark.parametrize(("asked", "granted"), [(None, 600), (30, 30), (2700, 600)])
+def test_a_run_takes_the_time_it_asks_for_but_never_more_than_the_stack_allows(
+    stack: Stack, functions: FunctionRunner, asked: int | None, granted: int
+) -> None:
+    assert functions.environment("PrepareAgentRunFunction")["AGENT_TIME_BUDGET_SECONDS"] == "600"
+    event = load_event("agent/prepare_run_task.json")
+    if asked is not None:
+        event["event"]["payload"]["input"]["time_budget_seconds"] = asked
+
+    before = time.time()
+    run = functions.invoke("PrepareAgentRunFunction", event)
+
+    assert (
+        int(before * 1000) + granted * 1000 <= run["deadline_ms"] <= int(time.time() * 1000) + granted * 1000
+    )
 
 
 def test_preparing_a_run_refuses_a_model_that_is_not_allowed(stack: Stack, functions: FunctionRunner) -> None:
